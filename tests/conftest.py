@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.support.envtest_fixtures", "tests.support.net_fixtures"]

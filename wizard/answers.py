@@ -1,0 +1,753 @@
+"""The answers model (contract section 2): load, validate, save.
+
+An answers file is YAML with ``version: 1``. Every error names the field path and
+the fix. Secret values are never stored: a secret field holds a reference,
+``env:NAME`` or ``file:PATH``, resolved only when the value is needed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import validate as v
+from .errors import BadInput, FieldError, SecretUnavailable
+
+RUNNER_TYPES = ("instance_type", "group_type", "project_type")
+JOB_API_ACCESS = ("none", "view")
+MODES = ("helm", "external")
+DOCKER_BUILDS = ("none", "dind", "host-socket")
+SCHEMES = ("https", "http")
+CREDENTIALS_VIA = ("pull-secret", "node", "both")
+NODE_RUNTIMES = ("auto", "cri-o", "containerd")
+ALIAS_TARGETS = ("manager", "jobs")
+TOLERATION_OPERATORS = ("Equal", "Exists")
+TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute", "")
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A reference to a secret: ``env:NAME`` or ``file:PATH``. Never the value."""
+
+    kind: str  # "env" | "file"
+    target: str
+    base_dir: Path = field(default=Path("."), compare=False)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.target}"
+
+    @classmethod
+    def parse(cls, raw: object, path: str, base_dir: Path) -> SecretRef:
+        if not isinstance(raw, str) or not raw:
+            raise _Err(path, "must be a secret reference: env:NAME or file:PATH")
+        kind, sep, target = raw.partition(":")
+        if not sep or kind not in ("env", "file") or not target:
+            raise _Err(
+                path,
+                "looks like a literal secret; answers files hold references only. Put the value "
+                "in an environment variable and write env:NAME, or in a file (mode 0600) and "
+                "write file:PATH",
+            )
+        if kind == "env" and v.env_name(target):
+            raise _Err(path, f'"{raw}": {v.env_name(target)}')
+        return cls(kind, target, base_dir)
+
+    def path(self) -> Path:
+        p = Path(os.path.expanduser(self.target))
+        return p if p.is_absolute() else self.base_dir / p
+
+    def resolve(self, field_path: str = "secret") -> str:
+        """Read the secret now. Trailing newlines of files are stripped."""
+        if self.kind == "env":
+            value = os.environ.get(self.target)
+            if value is None:
+                raise SecretUnavailable(
+                    [FieldError(field_path, f"environment variable {self.target} is not set; "
+                                f"export {self.target}=... before running")])
+            return value.strip()
+        try:
+            return self.path().read_text(encoding="utf-8").rstrip("\r\n").strip()
+        except OSError as exc:
+            raise SecretUnavailable(
+                [FieldError(field_path, f"cannot read {self.path()}: {exc.strerror or exc}; "
+                            "create the file or fix the path")]) from exc
+
+    def available(self) -> bool:
+        if self.kind == "env":
+            return self.target in os.environ
+        return self.path().is_file()
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass
+class GitLabCA:
+    file: str | None = None
+    fetch: bool = False
+    fingerprint: str | None = None
+
+
+@dataclass
+class CreateRunner:
+    api_token: SecretRef
+    runner_type: str = "group_type"
+    group_id: int | None = None
+    project_id: int | None = None
+    description: str = "k8s runner"
+    tags: list[str] = field(default_factory=list)
+    run_untagged: bool = True
+
+
+@dataclass
+class GitLab:
+    url: str
+    ca: GitLabCA | None = None
+    token: SecretRef | None = None
+    create_runner: CreateRunner | None = None
+    registration_token: SecretRef | None = None
+    clone_url: str | None = None
+
+    @property
+    def host(self) -> str:
+        """Host of the URL without port or brackets (what the runner uses for ``<host>.crt``)."""
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or 443
+
+    @property
+    def ca_key(self) -> str:
+        """Secret key the runner looks for under its certs dir: ``<host>.crt``, port stripped."""
+        return f"{self.host}.crt"
+
+    @property
+    def token_source(self) -> str:
+        if self.token is not None:
+            return "token"
+        if self.create_runner is not None:
+            return "create_runner"
+        return "registration_token"
+
+    @property
+    def base_url(self) -> str:
+        return self.url.rstrip("/") + "/"
+
+
+@dataclass
+class Cluster:
+    context: str | None = None
+    runner_namespace: str = "ci-system"
+    jobs_namespace: str = "ci-jobs"
+    create_namespaces: bool = True
+    manager_service_account: str = "gitlab-runner"
+    job_service_account: str = "gitlab-runner-job"
+    job_api_access: str = "none"
+    mode: str = "helm"
+
+
+@dataclass
+class Resources:
+    cpu_request: str = "250m"
+    memory_request: str = "256Mi"
+    cpu_limit: str = "1"
+    memory_limit: str = "1Gi"
+
+
+@dataclass
+class Toleration:
+    key: str | None = None
+    operator: str = "Equal"
+    value: str | None = None
+    effect: str = ""
+
+
+@dataclass
+class Runner:
+    release_name: str = "gitlab-runner"
+    chart_version: str = "0.86.0"
+    name: str = "k8s-runner"
+    replicas: int = 1
+    concurrent: int = 10
+    check_interval: int = 3
+    job_image: str = "docker.io/library/alpine:3.22"
+    helper_image: str | None = None
+    privileged: bool = False
+    docker_builds: str = "none"
+    resources: Resources = field(default_factory=Resources)
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: list[Toleration] = field(default_factory=list)
+    environment: list[str] = field(default_factory=list)
+    poll_timeout: int = 600
+    metrics: bool = True
+
+
+@dataclass
+class HostAlias:
+    ip: str
+    hostnames: list[str]
+    targets: list[str] = field(default_factory=lambda: ["manager", "jobs"])
+
+
+@dataclass
+class Registry:
+    host: str
+    scheme: str = "https"
+    ca_file: str | None = None
+    username: str | SecretRef | None = None
+    password: SecretRef | None = None
+    credentials_via: str = "pull-secret"
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.password is not None
+
+    @property
+    def needs_pull_secret(self) -> bool:
+        return self.has_credentials and self.credentials_via in ("pull-secret", "both")
+
+    @property
+    def needs_node_credentials(self) -> bool:
+        return self.has_credentials and self.credentials_via in ("node", "both")
+
+
+@dataclass
+class Answers:
+    gitlab: GitLab
+    cluster: Cluster = field(default_factory=Cluster)
+    runner: Runner = field(default_factory=Runner)
+    host_aliases: list[HostAlias] = field(default_factory=list)
+    registries: list[Registry] = field(default_factory=list)
+    node_runtime: str = "auto"
+    version: int = 1
+    base_dir: Path = field(default=Path("."), compare=False, repr=False)
+    """Directory relative paths (ca files, file: refs) are resolved against."""
+
+    # ---- derived values used by render, check and apply
+
+    @property
+    def privileged_jobs(self) -> bool:
+        return self.runner.privileged or self.runner.docker_builds == "dind"
+
+    def resolve_path(self, p: str) -> Path:
+        path = Path(os.path.expanduser(p))
+        return path if path.is_absolute() else self.base_dir / path
+
+    def secret_refs(self) -> dict[str, SecretRef]:
+        """Every secret reference in the answers, keyed by field path."""
+        out: dict[str, SecretRef] = {}
+        g = self.gitlab
+        if g.token:
+            out["gitlab.token"] = g.token
+        if g.registration_token:
+            out["gitlab.registration_token"] = g.registration_token
+        if g.create_runner:
+            out["gitlab.create_runner.api_token"] = g.create_runner.api_token
+        for i, r in enumerate(self.registries):
+            if isinstance(r.username, SecretRef):
+                out[f"registries[{i}].username"] = r.username
+            if r.password:
+                out[f"registries[{i}].password"] = r.password
+        return out
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class _Err(Exception):
+    def __init__(self, path: str, message: str):
+        super().__init__(f"{path}: {message}")
+        self.field_error = FieldError(path, message)
+
+
+class _Parser:
+    """Walks the raw YAML mapping, collecting every error instead of stopping at the first."""
+
+    def __init__(self, base_dir: Path, check_files: bool):
+        self.base_dir = base_dir
+        self.check_files = check_files
+        self.errors: list[FieldError] = []
+
+    def err(self, path: str, message: str) -> None:
+        self.errors.append(FieldError(path, message))
+
+    def mapping(self, raw: object, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, Mapping):
+            self.err(path or "(top level)", f"must be a mapping, not {type(raw).__name__}")
+            return {}
+        for key in raw:
+            if key not in allowed:
+                near = difflib.get_close_matches(str(key), allowed, n=1)
+                hint = f'; did you mean "{near[0]}"?' if near else f"; allowed keys: {', '.join(allowed)}"
+                self.err(_join(path, str(key)), f"unknown key{hint}")
+        return dict(raw)
+
+    def get(self, m: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...], default: Any,
+            check: Callable[[Any], str | None] | None = None, nullable: bool = False) -> Any:
+        p = _join(path, key)
+        if key not in m or (m[key] is None and (nullable or default is None)):
+            return default
+        val = m[key]
+        if val is None and not nullable:
+            self.err(p, "must not be empty")
+            return default
+        if kind is int and isinstance(val, bool):
+            self.err(p, f"must be a whole number, not {val!r}")
+            return default
+        if kind is str and isinstance(val, (int, float)) and not isinstance(val, bool):
+            val = str(val)
+        if not isinstance(val, kind):
+            want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            names = {"str": "a string", "int": "a whole number", "bool": "true or false",
+                     "list": "a list", "dict": "a mapping"}
+            self.err(p, f"must be {names.get(want, want)}, not {val!r}")
+            return default
+        if check is not None:
+            msg = check(val)
+            if msg:
+                self.err(p, msg)
+                return default
+        return val
+
+    def choice(self, m: dict[str, Any], key: str, path: str, choices: tuple[str, ...], default: str) -> str:
+        return self.get(m, key, path, str, default,
+                        lambda x: None if x in choices else f'"{x}" is not one of: {" | ".join(choices) or "(empty)"}')
+
+    def int_range(self, m: dict[str, Any], key: str, path: str, default: int, lo: int, hi: int,
+                  why: str = "") -> int:
+        return self.get(m, key, path, int, default,
+                        lambda x: None if lo <= x <= hi else f"{x} is out of range; use {lo}..{hi}{why}")
+
+    def secret(self, m: dict[str, Any], key: str, path: str) -> SecretRef | None:
+        if m.get(key) is None:
+            return None
+        try:
+            return SecretRef.parse(m[key], _join(path, key), self.base_dir)
+        except _Err as e:
+            self.errors.append(e.field_error)
+            return None
+
+    def file(self, m: dict[str, Any], key: str, path: str) -> str | None:
+        val = self.get(m, key, path, str, None)
+        if val is not None and self.check_files:
+            full = Path(os.path.expanduser(val))
+            full = full if full.is_absolute() else self.base_dir / full
+            if not full.is_file():
+                self.err(_join(path, key), f'file "{val}" does not exist (relative paths are read from '
+                         f"the answers file's folder, {self.base_dir})")
+        return val
+
+    # ---- sections
+
+    def parse(self, raw: object) -> Answers | None:
+        top = self.mapping(raw, "", ("version", "gitlab", "cluster", "runner", "host_aliases",
+                                     "registries", "node_runtime"))
+        if not isinstance(raw, Mapping):
+            return None
+        version = top.get("version")
+        if version != 1:
+            self.err("version", f"must be 1 (this runner-wizard reads answers file version 1), not {version!r}")
+        gitlab = self.gitlab(top.get("gitlab"), "gitlab")
+        cluster = self.cluster(top.get("cluster"), "cluster")
+        runner = self.runner(top.get("runner"), "runner")
+        aliases = self.host_aliases(top.get("host_aliases"), "host_aliases")
+        registries = self.registries(top.get("registries"), "registries")
+        node_runtime = self.choice(top, "node_runtime", "", NODE_RUNTIMES, "auto")
+        if gitlab is None:
+            return None
+        answers = Answers(gitlab=gitlab, cluster=cluster, runner=runner, host_aliases=aliases,
+                          registries=registries, node_runtime=node_runtime, base_dir=self.base_dir)
+        self.cross_checks(answers)
+        return answers
+
+    def gitlab(self, raw: object, path: str) -> GitLab | None:
+        if raw is None:
+            self.err(path, "is required (at least gitlab.url and one token source)")
+            return None
+        m = self.mapping(raw, path, ("url", "ca", "token", "create_runner", "registration_token", "clone_url"))
+        if "url" not in m:
+            self.err(_join(path, "url"), "is required, e.g. https://gitlab.company.com/")
+        url = self.get(m, "url", path, str, "", v.gitlab_url)
+        ca = None
+        if m.get("ca") is not None:
+            cp = _join(path, "ca")
+            cm = self.mapping(m["ca"], cp, ("file", "fetch", "fingerprint"))
+            ca = GitLabCA(
+                file=self.file(cm, "file", cp),
+                fetch=self.get(cm, "fetch", cp, bool, False),
+                fingerprint=self.get(cm, "fingerprint", cp, str, None, _fingerprint_error),
+            )
+            if ca.fingerprint:
+                ca.fingerprint = normalize_fingerprint(ca.fingerprint)
+            if not ca.file and not ca.fetch:
+                self.err(cp, "set either file (a PEM bundle) or fetch: true with a fingerprint")
+        token = self.secret(m, "token", path)
+        reg = self.secret(m, "registration_token", path)
+        create = None
+        if m.get("create_runner") is not None:
+            create = self.create_runner(m["create_runner"], _join(path, "create_runner"))
+        present = [k for k in ("token", "create_runner", "registration_token") if m.get(k) is not None]
+        if len(present) != 1:
+            which = ", ".join(f"gitlab.{k}" for k in present) if present else "none"
+            self.err(path, f"set exactly one of gitlab.token, gitlab.create_runner, gitlab.registration_token "
+                     f"(found: {which}); a new install should use gitlab.token (glrt-...) or gitlab.create_runner")
+        clone_url = self.get(m, "clone_url", path, str, None, v.http_url, nullable=True)
+        return GitLab(url=url, ca=ca, token=token, create_runner=create,
+                      registration_token=reg, clone_url=clone_url)
+
+    def create_runner(self, raw: object, path: str) -> CreateRunner | None:
+        m = self.mapping(raw, path, ("api_token", "runner_type", "group_id", "project_id", "description",
+                                     "tags", "run_untagged"))
+        api = self.secret(m, "api_token", path)
+        if "api_token" not in m:
+            self.err(_join(path, "api_token"), "is required: env:NAME or file:PATH of a token with the "
+                     "create_runner scope")
+        rt = self.choice(m, "runner_type", path, RUNNER_TYPES, "group_type")
+        gid = self.get(m, "group_id", path, int, None, _positive)
+        pid = self.get(m, "project_id", path, int, None, _positive)
+        if rt == "group_type" and gid is None and "group_id" not in m:
+            self.err(_join(path, "group_id"), "is required for runner_type group_type")
+        if rt == "project_type" and pid is None and "project_id" not in m:
+            self.err(_join(path, "project_id"), "is required for runner_type project_type")
+        if rt == "instance_type" and (gid or pid):
+            self.err(path, "an instance_type runner takes neither group_id nor project_id")
+        if rt == "group_type" and pid:
+            self.err(_join(path, "project_id"), "is only for runner_type project_type; remove it")
+        if rt == "project_type" and gid:
+            self.err(_join(path, "group_id"), "is only for runner_type group_type; remove it")
+        tags = self.get(m, "tags", path, list, [])
+        for i, t in enumerate(tags):
+            if not isinstance(t, str) or not t.strip() or "," in t:
+                self.err(f"{path}.tags[{i}]", f"{t!r} is not a tag (a non-empty word without commas)")
+        return CreateRunner(
+            api_token=api or SecretRef("env", "GITLAB_API_TOKEN"),
+            runner_type=rt, group_id=gid, project_id=pid,
+            description=self.get(m, "description", path, str, "k8s runner"),
+            tags=[str(t) for t in tags],
+            run_untagged=self.get(m, "run_untagged", path, bool, True),
+        )
+
+    def cluster(self, raw: object, path: str) -> Cluster:
+        m = self.mapping(raw, path, tuple(f.name for f in fields(Cluster)))
+        d = Cluster()
+        return Cluster(
+            context=self.get(m, "context", path, str, None, nullable=True),
+            runner_namespace=self.get(m, "runner_namespace", path, str, d.runner_namespace,
+                                      lambda x: v.dns_label(x, "namespace name")),
+            jobs_namespace=self.get(m, "jobs_namespace", path, str, d.jobs_namespace,
+                                    lambda x: v.dns_label(x, "namespace name")),
+            create_namespaces=self.get(m, "create_namespaces", path, bool, True),
+            manager_service_account=self.get(m, "manager_service_account", path, str, d.manager_service_account,
+                                             lambda x: v.dns_subdomain(x, "ServiceAccount name")),
+            job_service_account=self.get(m, "job_service_account", path, str, d.job_service_account,
+                                         lambda x: v.dns_subdomain(x, "ServiceAccount name")),
+            job_api_access=self.choice(m, "job_api_access", path, JOB_API_ACCESS, "none"),
+            mode=self.choice(m, "mode", path, MODES, "helm"),
+        )
+
+    def runner(self, raw: object, path: str) -> Runner:
+        m = self.mapping(raw, path, tuple(f.name for f in fields(Runner)))
+        d = Runner()
+        res = self.resources(m.get("resources"), _join(path, "resources"))
+        ns = self.get(m, "node_selector", path, dict, {})
+        for k, val in ns.items():
+            kp = f"{path}.node_selector.{k}"
+            if v.label_key(str(k)):
+                self.err(kp, v.label_key(str(k)) or "")
+            elif not isinstance(val, (str, int, bool)) or v.label_value(val):
+                self.err(kp, v.label_value(val) or f"{val!r} must be a string")
+        tols = []
+        for i, t in enumerate(self.get(m, "tolerations", path, list, [])):
+            tol = self.toleration(t, f"{path}.tolerations[{i}]")
+            if tol:
+                tols.append(tol)
+        env = self.get(m, "environment", path, list, [])
+        for i, e in enumerate(env):
+            msg = v.env_assignment(e)
+            if msg:
+                self.err(f"{path}.environment[{i}]", msg)
+        helper = self.get(m, "helper_image", path, str, None, v.helper_image, nullable=True)
+        return Runner(
+            release_name=self.get(m, "release_name", path, str, d.release_name, _release_name),
+            chart_version=self.get(m, "chart_version", path, str, d.chart_version, v.semver),
+            name=self.get(m, "name", path, str, d.name,
+                          lambda x: None if x.strip() else "must not be empty"),
+            replicas=self.int_range(m, "replicas", path, 1, 1, 50),
+            concurrent=self.int_range(m, "concurrent", path, 10, 1, 1000,
+                                      " (0 is not allowed: the runner exits on concurrent = 0)"),
+            check_interval=self.int_range(m, "check_interval", path, 3, 1, 3600),
+            job_image=self.get(m, "job_image", path, str, d.job_image, v.image_ref),
+            helper_image=helper,
+            privileged=self.get(m, "privileged", path, bool, False),
+            docker_builds=self.choice(m, "docker_builds", path, DOCKER_BUILDS, "none"),
+            resources=res,
+            node_selector={str(k): str(x).lower() if isinstance(x, bool) else str(x) for k, x in ns.items()},
+            tolerations=tols,
+            environment=[str(e) for e in env],
+            poll_timeout=self.int_range(m, "poll_timeout", path, 600, 1, 86400),
+            metrics=self.get(m, "metrics", path, bool, True),
+        )
+
+    def resources(self, raw: object, path: str) -> Resources:
+        m = self.mapping(raw, path, tuple(f.name for f in fields(Resources)))
+        d = Resources()
+        vals = {}
+        for f in fields(Resources):
+            vals[f.name] = self.get(m, f.name, path, str, getattr(d, f.name), v.quantity)
+        r = Resources(**vals)
+        for kind in ("cpu", "memory"):
+            req, lim = getattr(r, f"{kind}_request"), getattr(r, f"{kind}_limit")
+            try:
+                if v.parse_quantity(req) > v.parse_quantity(lim):
+                    self.err(f"{path}.{kind}_request",
+                             f"{req} is more than {kind}_limit {lim}; a request cannot exceed its limit")
+            except ValueError:
+                pass
+        return r
+
+    def toleration(self, raw: object, path: str) -> Toleration | None:
+        m = self.mapping(raw, path, ("key", "operator", "value", "effect"))
+        if not m:
+            return None
+        key = self.get(m, "key", path, str, None, v.label_key, nullable=True)
+        op = self.choice(m, "operator", path, TOLERATION_OPERATORS, "Equal")
+        val = self.get(m, "value", path, str, None, nullable=True)
+        eff = self.choice(m, "effect", path, TOLERATION_EFFECTS, "")
+        if op == "Exists" and val:
+            self.err(f"{path}.value", 'must be empty when operator is "Exists"')
+        if op == "Equal" and not key:
+            self.err(f"{path}.key", 'is required when operator is "Equal"')
+        return Toleration(key=key, operator=op, value=val, effect=eff)
+
+    def host_aliases(self, raw: object, path: str) -> list[HostAlias]:
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.err(path, "must be a list of {ip, hostnames, targets}")
+            return []
+        out = []
+        for i, item in enumerate(raw):
+            p = f"{path}[{i}]"
+            m = self.mapping(item, p, ("ip", "hostnames", "targets"))
+            if "ip" not in m:
+                self.err(f"{p}.ip", "is required")
+            ip = self.get(m, "ip", p, str, "", v.ip_address)
+            names = self.get(m, "hostnames", p, list, [])
+            if not names:
+                self.err(f"{p}.hostnames", "needs at least one host name")
+            for j, h in enumerate(names):
+                msg = v.hostname(h) if isinstance(h, str) else f"{h!r} is not a host name"
+                if msg:
+                    self.err(f"{p}.hostnames[{j}]", msg)
+            targets = self.get(m, "targets", p, list, ["manager", "jobs"])
+            if not targets:
+                self.err(f"{p}.targets", "needs manager, jobs or both")
+            for j, t in enumerate(targets):
+                if t not in ALIAS_TARGETS:
+                    self.err(f"{p}.targets[{j}]", f'"{t}" is not one of: manager | jobs')
+            out.append(HostAlias(ip=ip, hostnames=[str(h) for h in names], targets=[str(t) for t in targets]))
+        return out
+
+    def registries(self, raw: object, path: str) -> list[Registry]:
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.err(path, "must be a list of registries")
+            return []
+        out = []
+        seen: set[str] = set()
+        for i, item in enumerate(raw):
+            p = f"{path}[{i}]"
+            m = self.mapping(item, p, ("host", "scheme", "ca_file", "username", "password", "credentials_via"))
+            if "host" not in m:
+                self.err(f"{p}.host", "is required, e.g. registry.company.com:5000")
+            host = self.get(m, "host", p, str, "", v.registry_host)
+            if host and host in seen:
+                self.err(f"{p}.host", f'"{host}" is listed twice; merge the two entries')
+            seen.add(host)
+            scheme = self.choice(m, "scheme", p, SCHEMES, "https")
+            ca_file = self.file(m, "ca_file", p)
+            if scheme == "http" and ca_file:
+                self.err(f"{p}.ca_file", "a plain-http registry has no certificate; remove ca_file or use https")
+            user_raw = m.get("username")
+            username: str | SecretRef | None = None
+            if isinstance(user_raw, str) and user_raw.startswith(("env:", "file:")):
+                username = self.secret(m, "username", p)
+            elif user_raw is not None:
+                username = self.get(m, "username", p, str, None)
+            password = self.secret(m, "password", p)
+            if (username is None) != (password is None):
+                self.err(p, "set both username and password, or neither")
+            via = self.choice(m, "credentials_via", p, CREDENTIALS_VIA, "pull-secret")
+            out.append(Registry(host=host, scheme=scheme, ca_file=ca_file, username=username,
+                                password=password, credentials_via=via))
+        return out
+
+    def cross_checks(self, a: Answers) -> None:
+        r, c = a.runner, a.cluster
+        if r.docker_builds == "host-socket" and r.privileged:
+            self.err("runner.privileged", "host-socket builds use the node's Docker socket and need no "
+                     "privileged pods; set privileged: false (or use docker_builds: dind)")
+        if r.docker_builds == "host-socket" and a.node_runtime in ("cri-o", "containerd"):
+            self.err("runner.docker_builds", f'"host-socket" needs Docker on the nodes, but node_runtime is '
+                     f"{a.node_runtime}; use dind, or a daemonless builder such as buildah or kaniko")
+        if c.mode == "external" and r.replicas != 1:
+            self.err("runner.replicas", "applies only to mode: helm; an external manager is one process")
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _positive(x: int) -> str | None:
+    return None if x > 0 else f"{x} must be a positive id"
+
+
+def _release_name(x: str) -> str | None:
+    msg = v.dns_label(x, "release name")
+    if msg:
+        return msg
+    if len(x) > 53:
+        return f'"{x}" is {len(x)} characters; Helm release names have at most 53'
+    return None
+
+
+def normalize_fingerprint(fp: str) -> str:
+    """``SHA256:AB:CD:...`` (uppercase, colon-separated) from any common spelling."""
+    s = fp.strip()
+    if s.upper().startswith("SHA256:"):
+        s = s[7:]
+    hexdigits = s.replace(":", "").replace(" ", "").upper()
+    return "SHA256:" + ":".join(hexdigits[i:i + 2] for i in range(0, len(hexdigits), 2))
+
+
+def _fingerprint_error(fp: str) -> str | None:
+    s = fp.strip()
+    if s.upper().startswith("SHA256:"):
+        s = s[7:]
+    hexdigits = s.replace(":", "").replace(" ", "")
+    if len(hexdigits) != 64 or any(ch not in "0123456789abcdefABCDEF" for ch in hexdigits):
+        return (f'"{fp}" is not a SHA-256 fingerprint (64 hex digits, e.g. "SHA256:AB:CD:..."); '
+                "copy it from the wizard or from: openssl x509 -noout -fingerprint -sha256")
+    return None
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def parse(raw: object, *, base_dir: Path | str = ".", source: str | None = None,
+          check_files: bool = True) -> Answers:
+    """Validate a raw mapping into :class:`Answers`; raise :class:`BadInput` listing every error."""
+    p = _Parser(Path(base_dir), check_files)
+    answers = p.parse(raw)
+    if p.errors or answers is None:
+        raise BadInput(p.errors or [FieldError("(top level)", "empty answers file")], source)
+    return answers
+
+
+def load(path: str | os.PathLike[str]) -> Answers:
+    """Read and validate an answers file."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadInput([FieldError("--answers", f"cannot read {p}: {exc.strerror or exc}")]) from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise BadInput([FieldError("(yaml)", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}")],
+                       str(p)) from exc
+    return parse(raw, base_dir=p.resolve().parent, source=str(p))
+
+
+def to_dict(a: Answers) -> dict[str, Any]:
+    """Canonical, complete mapping of the answers (secrets as references)."""
+    g = a.gitlab
+    gitlab: dict[str, Any] = {"url": g.url}
+    if g.ca:
+        ca: dict[str, Any] = {}
+        if g.ca.file:
+            ca["file"] = g.ca.file
+        if g.ca.fetch:
+            ca["fetch"] = True
+        if g.ca.fingerprint:
+            ca["fingerprint"] = g.ca.fingerprint
+        gitlab["ca"] = ca
+    if g.token:
+        gitlab["token"] = str(g.token)
+    if g.create_runner:
+        cr = g.create_runner
+        crd: dict[str, Any] = {"api_token": str(cr.api_token), "runner_type": cr.runner_type}
+        if cr.group_id is not None:
+            crd["group_id"] = cr.group_id
+        if cr.project_id is not None:
+            crd["project_id"] = cr.project_id
+        crd.update(description=cr.description, tags=list(cr.tags), run_untagged=cr.run_untagged)
+        gitlab["create_runner"] = crd
+    if g.registration_token:
+        gitlab["registration_token"] = str(g.registration_token)
+    gitlab["clone_url"] = g.clone_url
+    c, r = a.cluster, a.runner
+    runner = {f.name: getattr(r, f.name) for f in fields(Runner)}
+    runner["resources"] = {f.name: getattr(r.resources, f.name) for f in fields(Resources)}
+    runner["node_selector"] = dict(r.node_selector)
+    runner["tolerations"] = [{k: val for k, val in vars(t).items() if val not in (None, "") or k == "operator"}
+                             for t in r.tolerations]
+    runner["environment"] = list(r.environment)
+    return {
+        "version": 1,
+        "gitlab": gitlab,
+        "cluster": {f.name: getattr(c, f.name) for f in fields(Cluster)},
+        "runner": runner,
+        "host_aliases": [{"ip": h.ip, "hostnames": list(h.hostnames), "targets": list(h.targets)}
+                         for h in a.host_aliases],
+        "registries": [
+            {"host": reg.host, "scheme": reg.scheme, "ca_file": reg.ca_file,
+             "username": str(reg.username) if reg.username is not None else None,
+             "password": str(reg.password) if reg.password is not None else None,
+             "credentials_via": reg.credentials_via}
+            for reg in a.registries
+        ],
+        "node_runtime": a.node_runtime,
+    }
+
+
+HEADER = ("# runner-wizard answers file (version 1). Secrets are references only:\n"
+          "# env:NAME reads an environment variable, file:PATH reads a file.\n"
+          "# Replay with: runner-wizard apply --answers THIS_FILE\n")
+
+
+def dumps(a: Answers) -> str:
+    import yaml
+
+    return HEADER + yaml.safe_dump(to_dict(a), sort_keys=False, default_flow_style=False,
+                                   allow_unicode=True, width=100)
+
+
+def save(a: Answers, path: str | os.PathLike[str]) -> Path:
+    """Write the answers file atomically. Returns the path."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp")
+    tmp.write_text(dumps(a), encoding="utf-8")
+    os.replace(tmp, p)
+    return p
+
+
+def with_changes(a: Answers, **changes: Any) -> Answers:
+    return replace(a, **changes)

@@ -1,0 +1,141 @@
+"""The ``runner-wizard`` command line (contract section 1).
+
+Start-up is kept light: this module imports only the standard library; each
+command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import __version__
+
+EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@dataclass
+class GlobalOptions:
+    kubeconfig: str | None
+    context: str | None
+    log_file: str | None
+    no_color: bool
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits with 2 on bad flags, which is what the contract wants."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    d = None if top else argparse.SUPPRESS
+    g = parser.add_argument_group("global options")
+    g.add_argument("--kubeconfig", metavar="PATH", default=d,
+                   help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
+    g.add_argument("--context", metavar="NAME", default=d, help="kubeconfig context (default: current)")
+    g.add_argument("--log-file", metavar="PATH", default=d, help="write a debug log here (secrets redacted)")
+    g.add_argument("--version", action="version", version=f"runner-wizard {__version__}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="runner-wizard",
+        description="Install GitLab Runner on Kubernetes, checking every step live against the "
+                    "cluster and GitLab. Without a command, starts the full-screen wizard.",
+    )
+    _global_options(p, top=True)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def cmd(name: str, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        _global_options(sp, top=False)
+        return sp
+
+    sp = cmd("tui", "full-screen wizard (the default command)")
+    sp.add_argument("--answers", metavar="FILE", help="start every field from this answers file")
+    sp.add_argument("--recover", action="store_true", help="open in guided recovery mode")
+
+    sp = cmd("prompt", "the wizard's steps as plain line-by-line prompts")
+    sp.add_argument("--answers", metavar="FILE", help="start every field from this answers file")
+    sp.add_argument("--save", metavar="FILE", help="where to write the answers file (asked when omitted)")
+
+    sp = cmd("render", "write values.yaml, manifests and node files; needs no cluster and no GitLab")
+    sp.add_argument("--answers", metavar="FILE", required=True)
+    sp.add_argument("--out", metavar="DIR", required=True)
+    sp.add_argument("--with-secrets", action="store_true",
+                    help="also write secrets.yaml (mode 0600) with tokens and registry passwords")
+
+    sp = cmd("check", "run every live check; changes nothing")
+    sp.add_argument("--answers", metavar="FILE", required=True)
+    sp.add_argument("--json", action="store_true", help="print the results as JSON (contract section 4)")
+
+    sp = cmd("apply", "render, check, then apply to the cluster and install the Helm release")
+    sp.add_argument("--answers", metavar="FILE", required=True)
+    sp.add_argument("--dry-run", action="store_true", help="server-side dry run: show what would change")
+    sp.add_argument("--yes", action="store_true", help="do not ask before changing anything")
+    sp.add_argument("--out", metavar="DIR", help="where to write the rendered files (default: a temp dir)")
+    sp.add_argument("--force-conflicts", action="store_true",
+                    help="take over fields owned by another field manager")
+
+    sp = cmd("diagnose", "diagnose an existing install; optionally fix it")
+    sp.add_argument("--answers", metavar="FILE")
+    sp.add_argument("--namespace", metavar="NS", help="namespace of the runner release")
+    sp.add_argument("--release", metavar="NAME", help="Helm release name")
+    sp.add_argument("--log", metavar="FILE", action="append", default=[],
+                    help="analyze a saved manager or job log (repeatable; no cluster needed)")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--fix", action="store_true", help="offer fixes for what is found")
+    sp.add_argument("--yes", action="store_true", help="apply fixes without asking")
+    return p
+
+
+def setup_logging(log_file: str | None) -> None:
+    from .logsafe import RedactingFormatter
+
+    root = logging.getLogger("wizard")
+    root.setLevel(logging.DEBUG if log_file else logging.WARNING)
+    if log_file:
+        h = logging.FileHandler(log_file, encoding="utf-8")
+        h.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(h)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    opts = GlobalOptions(
+        kubeconfig=getattr(args, "kubeconfig", None),
+        context=getattr(args, "context", None),
+        log_file=getattr(args, "log_file", None),
+        no_color=bool(os.environ.get("NO_COLOR")),
+    )
+    from .errors import BadInput, WizardError
+
+    try:
+        setup_logging(opts.log_file)
+        command = args.command or "tui"
+        from . import commands
+
+        handler = getattr(commands, f"cmd_{command}")
+        return int(handler(args, opts) or 0)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BadInput as exc:
+        print(f"runner-wizard: {exc.render()}", file=sys.stderr)
+        print("nothing was written or applied.", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except WizardError as exc:
+        print(f"runner-wizard: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
