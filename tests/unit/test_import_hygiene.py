@@ -1,0 +1,33 @@
+"""The core stays UI-free and start-up stays light."""
+
+import subprocess
+import sys
+
+UI_MODULES = ("textual", "questionary", "rich", "prompt_toolkit")
+
+
+def _loaded_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    return set(out)
+
+
+def test_core_modules_import_no_ui_library():
+    mods = _loaded_after(
+        "import wizard.answers, wizard.validate, wizard.kube, wizard.results, wizard.rbac, "
+        "wizard.names, wizard.cli, wizard.logsafe, wizard.commands\n"
+        "import importlib\n"
+        "for m in ('wizard.render', 'wizard.checks', 'wizard.apply', 'wizard.diagnose', 'wizard.steps'):\n"
+        "    try:\n        importlib.import_module(m)\n    except ModuleNotFoundError:\n        pass\n"
+    )
+    leaked = sorted(m for m in mods if m.split(".")[0] in UI_MODULES)
+    assert not leaked, f"wizard/ imported UI libraries: {leaked}"
+
+
+def test_cli_module_is_light():
+    """`runner-wizard --help` must not pay for kubernetes, gitlab or textual imports."""
+    mods = _loaded_after("import wizard.cli; wizard.cli.build_parser()")
+    heavy = sorted(m for m in mods if m.split(".")[0] in ("kubernetes", "gitlab", "textual", "cryptography", "yaml"))
+    assert not heavy, heavy
