@@ -1,4 +1,4 @@
-"""Keep secrets out of logs, output and screenshots."""
+"""Keep secrets out of logs, output and screenshots: one redaction table for the project."""
 
 from __future__ import annotations
 
@@ -7,31 +7,58 @@ import re
 
 REDACTED = "[REDACTED]"
 
-_PATTERNS = [
-    # GitLab token families: runner auth (glrt-, glrtr-, instance-prefixed), PATs, registration tokens.
-    re.compile(r"\b(?:[A-Za-z0-9]+-)?glrtr?-[A-Za-z0-9_.\-]{6,}"),
-    re.compile(r"\bgl(?:pat|dt|ptt|oas|cbt|ft|imt|agent|soat|ffct|rt)-[A-Za-z0-9_.\-]{6,}"),
-    re.compile(r"\bGR1348941[A-Za-z0-9_\-]{6,}"),
-    # header and flag forms
-    re.compile(r"(?i)(private-token[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),
-    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic)\s+)[^\s\"',}]+"),
-    re.compile(r"(?i)((?:^|[\s?&,{])[\"']?(?:token|password|passwd|api_token|registration[-_]token|"
-               r"runner[-_]token)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"),
-    re.compile(r"(?i)(--(?:token|registration-token|password)[ =])\S+"),
-]
+_REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # user:password@ in URLs (git clone URLs with gitlab-ci-token:...)
+    (re.compile(r"(://[^/\s:@'\"]+:)(?!\[MASKED\])[^@\s/'\"]+@"), r"\1" + REDACTED + "@"),
+    # Authorization: Bearer xxx / Basic xxx
+    (re.compile(r"(?i)(authorization\s*[:=]\s*\"?(?:bearer|basic|token)\s+)[^\s\"',;]+"), r"\1" + REDACTED),
+    # PRIVATE-TOKEN / JOB-TOKEN / DEPLOY-TOKEN header values
+    (re.compile(r"(?i)((?:private|job|deploy)[-_]token\s*:\s*\"?)[^\s\"',;]+"), r"\1" + REDACTED),
+    # --token xxx, --token=xxx, --registration-token xxx, -r xxx
+    (re.compile(r"(--(?:registration-)?token(?:\s+|=)[\"']?)[^\s\"']+"), r"\1" + REDACTED),
+    # token=xxx, TOKEN: xxx, "token":"xxx", bearer_token = "xxx", CI_SERVER_TOKEN=xxx
+    (
+        re.compile(
+            r"(?i)(\b[\w-]*token\"?\s*[=:]\s*\"?)"
+            r"(?!(?:true|false|null|none|\[REDACTED\]|\[MASKED\]|\.\.\.)(?![^\s\"',;&}@]))[^\s\"',;&}@]{4,}"
+        ),
+        r"\1" + REDACTED,
+    ),
+    # GitLab token prefixes (also with an instance prefix such as acme-glrt-...).
+    (
+        re.compile(
+            r"\b(?:glrtr|glrt|glpat|gldt|glcbt|glptt|glft|glimt|glagent|glsoat|glffct|glwt|gloas)"
+            r"-[A-Za-z0-9_\-.]{6,}"
+        ),
+        REDACTED,
+    ),
+    # Legacy registration tokens: GR1348941 prefix.
+    (re.compile(r"\bGR1348941[A-Za-z0-9_\-]+"), REDACTED),
+)
+
+_PASSWORD = re.compile(r"(?i)((?:^|[\s?&,{])[\"']?(?:password|passwd|pass)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+")
+_NEEDLES = ("token", "gl", "gr1348941", "authorization", "@", "pass")
 
 
-def redact(text: str, extra: list[str] | tuple[str, ...] = ()) -> str:
-    """Replace anything that looks like a token or password, plus the given known values."""
+def redact(s: str, extra: list[str] | tuple[str, ...] = ()) -> str:
+    """Replace anything that looks like a credential, plus the given known values, with ``[REDACTED]``.
+
+    Covers ``glrt-``/``glrtr-``/``glpat-`` (and other ``gl*-``) tokens, also behind an
+    instance prefix, ``GR1348941…`` registration tokens, values after ``token=`` /
+    ``token:`` / ``--token`` / ``--registration-token`` / ``password=``, ``PRIVATE-TOKEN``
+    / ``JOB-TOKEN`` header values, ``Authorization: Bearer|Basic`` values and passwords in URLs.
+    """
+    if not s:
+        return s
     for value in extra:
         if value and len(value) >= 4:
-            text = text.replace(value, REDACTED)
-    for pat in _PATTERNS:
-        if pat.groups:
-            text = pat.sub(lambda m: m.group(1) + REDACTED, text)
-        else:
-            text = pat.sub(REDACTED, text)
-    return text
+            s = s.replace(value, REDACTED)
+    low = s.lower()
+    if not any(n in low for n in _NEEDLES):
+        return s
+    for pat, repl in _REDACTIONS:
+        s = pat.sub(repl, s)
+    return _PASSWORD.sub(lambda m: m.group(1) + REDACTED, s)
 
 
 class RedactingFormatter(logging.Formatter):
