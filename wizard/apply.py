@@ -1,0 +1,821 @@
+"""``runner-wizard apply``: render, check, then apply to the cluster, install the release, verify.
+
+Order of work (nothing is touched before the plan is complete and accepted):
+
+1. **render** every artifact into ``--out`` (default: a new temporary directory);
+2. **check**: a failing check stops here; warnings are accepted (asked on a terminal
+   unless ``--yes``; printed and accepted without a terminal);
+3. **plan** (read-only): per object a live read plus a server-side dry-run apply gives
+   created / changed / unchanged / conflict and a readable diff; the runner token is
+   checked against GitLab. ``--dry-run`` ends here;
+4. **apply**: changed objects that already existed are backed up first
+   (``<out>/backup-<timestamp>.yaml``, mode 0600, Secrets by key only), then
+   server-side apply (field manager ``runner-wizard``) in dependency order:
+   namespaces, service accounts, roles, role bindings, secrets. Unchanged objects are
+   not written at all, so a second apply of the same answers writes nothing;
+5. **token**: create the runner in GitLab when needed, write the token Secret,
+   restart the manager when its token changed;
+6. **helm** ``upgrade --install`` when ``helm`` is on PATH and the release differs
+   (``mode: helm``), or the external manager's credentials (``mode: external``);
+7. **verify** with bounded waits; what cannot be verified gets its exact next step.
+
+Every write is idempotent, so a run stopped after any single write and started again
+ends in the same state as an uninterrupted run. ``fail_after_writes=N`` (or
+``RUNNER_WIZARD_FAIL_AFTER_WRITES=N``) simulates that stop: it raises
+:class:`InjectedFault` right after the N-th write (Kubernetes, GitLab or Helm).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import diff as _diff
+from . import names
+from .errors import WizardError
+from .kube import KubeError, describe, object_path
+from .progress import (CHANGED, FAIL, INFO, OK, PROGRESS, SKIP, START, UNCHANGED, WARN, Confirm, Event,
+                       Reporter, null_reporter)
+
+if TYPE_CHECKING:
+    from .answers import Answers
+    from .gitlab_api import GitLabAPI
+    from .kube import Kube
+    from .results import Result
+    from .tokens import ExternalOutcome, TokenOutcome
+    from .verify import Verification
+
+FAIL_ENV = "RUNNER_WIZARD_FAIL_AFTER_WRITES"
+KIND_ORDER = {"Namespace": 0, "ServiceAccount": 1, "ClusterRole": 2, "Role": 2, "ClusterRoleBinding": 3,
+              "RoleBinding": 3, "ConfigMap": 4, "Secret": 5}
+CONFLICT = "conflict"
+
+
+class InjectedFault(WizardError):
+    """Raised by the fault-injection hook right after the N-th write (simulates a stopped process)."""
+
+
+@dataclass
+class ObjectResult:
+    kind: str
+    namespace: str | None
+    name: str
+    action: str                                   # created | changed | unchanged | conflict
+    changes: list[_diff.Change] = field(default_factory=list)
+    message: str = ""
+    existed: bool = False
+    applied: bool = False
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+
+@dataclass
+class ApplyReport:
+    dry_run: bool
+    out_dir: Path | None = None
+    checks: list[Result] = field(default_factory=list)
+    objects: list[ObjectResult] = field(default_factory=list)
+    token: TokenOutcome | None = None
+    helm_action: str = ""
+    """installed | upgraded | unchanged | not-run | would-install | would-upgrade | failed | '' (external)"""
+    helm_command: str = ""
+    external: ExternalOutcome | None = None
+    verifications: list[Verification] = field(default_factory=list)
+    backup_path: Path | None = None
+    restarted: bool = False
+    warnings: list[str] = field(default_factory=list)
+    next_steps: list[str] = field(default_factory=list)
+    stopped: str = ""
+    """Why apply stopped early: checks | declined | conflicts | token | error ('' when it ran through)."""
+    error: str = ""
+    writes: int = 0
+    seconds: float = 0.0
+
+    @property
+    def conflicts(self) -> list[ObjectResult]:
+        return [o for o in self.objects if o.action == CONFLICT]
+
+    @property
+    def changed(self) -> bool:
+        """Did (or would) anything change: objects, the runner, the release, external credentials?"""
+        if any(o.action in (_diff.CREATED, _diff.CHANGED) for o in self.objects):
+            return True
+        if self.token is not None and self.token.action in ("create", "reregister"):
+            return True
+        if self.helm_action in ("installed", "upgraded", "would-install", "would-upgrade"):
+            return True
+        return self.external is not None and self.external.action not in ("unchanged",)
+
+    @property
+    def verified(self) -> bool:
+        return (not self.dry_run and not self.stopped and bool(self.verifications)
+                and all(v.ok is not False for v in self.verifications))
+
+    @property
+    def exit_code(self) -> int:
+        if self.stopped:
+            return 1
+        if self.dry_run:
+            return 0
+        return 0 if self.verified else 1
+
+
+class _Writes:
+    """Counts writes; raises InjectedFault after the configured one."""
+
+    def __init__(self, report: ApplyReport, limit: int | None, emit: Callable[..., None]):
+        self.report = report
+        self.limit = limit
+        self.emit = emit
+
+    def __call__(self, what: str) -> None:
+        self.report.writes += 1
+        if self.limit is not None and self.report.writes >= self.limit:
+            self.emit("apply", FAIL, f"injected failure after write {self.report.writes} ({what})")
+            raise InjectedFault(f"injected failure after write {self.report.writes} ({what}); "
+                                "run apply again to finish")
+
+
+# ---------------------------------------------------------------------------- public API
+
+
+def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bool = False,
+          force_conflicts: bool = False, out_dir: str | os.PathLike[str] | None = None,
+          reporter: Reporter | None = None, fail_after_writes: int | None = None,
+          confirm: Confirm | None = None, kubeconfig: str | None = None,
+          checks: list[Result] | bool | None = None, gitlab: GitLabAPI | None = None) -> ApplyReport:
+    """Apply the answers to the cluster. Safe to call from a worker thread.
+
+    ``reporter`` receives :class:`~wizard.progress.Event` objects. ``confirm(question, default)``
+    answers questions (accept warnings, re-register a stale runner); without it, and without
+    ``assume_yes``, every question takes its default (warnings accepted, re-registration declined).
+    ``checks``: ``None`` runs the live checks, a list uses results already obtained, ``False``
+    skips them. ``kubeconfig`` is passed to the checks and to helm. Raises :class:`InjectedFault`
+    (fault injection) and :class:`~wizard.errors.BadInput`; every other problem ends in the report.
+    """
+    t0 = time.monotonic()
+    report = ApplyReport(dry_run=dry_run)
+    rep = reporter or null_reporter
+
+    def emit(step: str, status: str, message: str, detail: str = "", **data: Any) -> None:
+        rep(Event(step, status, message, detail, data))
+
+    def ask(question: str, default: bool) -> bool:
+        if assume_yes:
+            return True
+        if confirm is None:
+            return default
+        return bool(confirm(question, default))
+
+    writes = _Writes(report, fail_after_writes, emit)
+    try:
+        _run(answers, kube, report, emit=emit, ask=ask, writes=writes, dry_run=dry_run,
+             force=force_conflicts, out_dir=out_dir, kubeconfig=kubeconfig, checks=checks, gitlab=gitlab)
+    except InjectedFault:
+        raise
+    except KubeError as exc:
+        report.stopped = report.stopped or "error"
+        report.error = _kube_message(exc, kube)
+        emit("apply", FAIL, report.error)
+        report.next_steps.append("fix the problem above, then run apply again: every step is idempotent")
+    except WizardError as exc:
+        from .errors import BadInput
+
+        if isinstance(exc, BadInput):
+            raise
+        report.stopped = report.stopped or "error"
+        report.error = str(exc)
+        emit("apply", FAIL, report.error)
+    finally:
+        report.seconds = time.monotonic() - t0
+        if report.out_dir is not None:
+            _append_next_steps(report)
+    return report
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., None],
+         ask: Callable[[str, bool], bool], writes: _Writes, dry_run: bool, force: bool,
+         out_dir: str | os.PathLike[str] | None, kubeconfig: str | None,
+         checks: list[Result] | bool | None, gitlab: GitLabAPI | None) -> None:
+    from . import helm as _helm
+    from . import tokens as _tokens
+    from . import verify as _verify
+    from .ca import load_ca_pem
+    from .render import render, write
+    from .results import Status
+
+    external = a.cluster.mode == "external"
+
+    # ---- 1. render
+    emit("render", START, "rendering the artifacts")
+    ca_pem = load_ca_pem(a)
+    runtime = _node_runtime(a, kube)
+    api_ca = _tokens._cluster_ca(kube) if external else None
+    rendered = render(a, node_runtime=runtime, ca_pem=ca_pem,
+                      api_server=kube.server if external else None, api_ca_pem=api_ca)
+    out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="runner-wizard-"))
+    report.out_dir = out
+    if external:
+        # config.toml carries the bearer token: wizard.tokens writes it (mode 0600) and keeps a still-valid one.
+        import dataclasses
+
+        write(dataclasses.replace(rendered, files={k: v for k, v in rendered.files.items() if k != "config.toml"}),
+              out)
+    else:
+        write(rendered, out)
+    emit("render", OK, f"artifacts written to {out}", path=str(out))
+
+    # ---- 2. checks
+    if checks is False:
+        emit("check", SKIP, "live checks skipped")
+        results: list[Result] = []
+    elif isinstance(checks, list):
+        results = checks
+    else:
+        emit("check", START, "running the live checks")
+        results = _default_checks(a, kubeconfig, kube.context)
+    report.checks = list(results)
+    fails = [r for r in results if r.status is Status.FAIL]
+    warns = [r for r in results if r.status is Status.WARN]
+    for r in warns:
+        emit("check", WARN, f"{r.title}: {r.detail}".rstrip(": "), r.fix, id=r.id)
+    for r in fails:
+        emit("check", FAIL, f"{r.title}: {r.detail}".rstrip(": "), r.fix, id=r.id)
+    if fails:
+        report.stopped = "checks"
+        report.next_steps += [f"{r.title}: {r.fix}" for r in fails if r.fix]
+        emit("check", FAIL, f"{len(fails)} check(s) failed; nothing was changed. "
+                            "Run `runner-wizard check --answers FILE` for details")
+        return
+    if results:
+        emit("check", OK, f"{len(results)} checks: {len(warns)} warning(s), no failure")
+    if warns and not ask(f"{len(warns)} check(s) gave a warning. Continue anyway?", True):
+        report.stopped = "declined"
+        emit("check", FAIL, "stopped: warnings not accepted; nothing was changed")
+        return
+
+    # ---- 3. plan (read-only)
+    emit("plan", START, "comparing the wanted objects with the cluster (server-side dry run)")
+    api = gitlab
+    if api is None and a.gitlab.create_runner is not None:
+        from .gitlab_api import GitLabAPI
+
+        api = GitLabAPI(a.gitlab.url, ca_pem=ca_pem, timeout=5)
+    token = _tokens.plan_token(a, kube, api, values=rendered.values, ask=ask)
+    report.token = token
+    report.warnings += token.warnings
+    for w in token.warnings:
+        emit("token", WARN, w)
+    emit("token", INFO, token.describe(), runner_id=token.runner_id, action=token.action)
+
+    desired = _desired_objects(a, rendered, token)
+    planned: list[tuple[dict[str, Any], ObjectResult]] = []
+    new_namespaces: set[str] = set()
+    for obj in desired:
+        res = _plan_object(kube, obj, force=force, new_namespaces=new_namespaces)
+        if obj["kind"] == "Namespace" and res.action == _diff.CREATED:
+            new_namespaces.add(obj["metadata"]["name"])
+        if _is_token_secret(a, obj) and token.pending:
+            res.message = "the token comes from the new runner"
+        planned.append((obj, res))
+        report.objects.append(res)
+        _emit_object(emit, "plan", res, dry_run)
+
+    if token.action == "declined":
+        report.stopped = "declined"
+        report.next_steps += token.next_steps
+        emit("token", FAIL, "stopped: the stored runner token is stale and re-registration was declined; "
+                            "nothing was changed")
+        return
+
+    if report.conflicts and not force:
+        report.stopped = "conflicts"
+        report.next_steps.append("another field manager owns these fields; resolve it, or run apply again with "
+                                 "--force-conflicts to take them over")
+        emit("plan", FAIL, f"{len(report.conflicts)} object(s) have fields owned by another manager; nothing "
+                           "was changed (use --force-conflicts to take them over)")
+        return
+
+    helm_bin = _helm.find_helm() if not external else None
+    htarget = None
+    if not external:
+        htarget = _helm.target(a, out / "values.yaml", kubeconfig=kubeconfig, context=kube.context,
+                               binary=helm_bin)
+        report.helm_command = htarget.command_line()
+
+    if dry_run:
+        if not external:
+            _helm_dry_run(report, htarget, emit)
+        else:
+            ext = _tokens.external_credentials(a, kube, rendered.files.get("config.toml"), out, dry_run=True)
+            report.external = ext
+            emit("external", INFO, f"config.toml with a ServiceAccount token: {ext.action}")
+        n = sum(1 for o in report.objects if o.action != _diff.UNCHANGED)
+        emit("plan", OK, "dry run: nothing would change" if not report.changed else
+             f"dry run: {n} object(s) would be created or changed; nothing was changed")
+        return
+
+    # ---- 4. apply
+    emit("apply", START, "applying (server-side apply, field manager runner-wizard)")
+    backups = [(obj, res) for obj, res in planned if res.existed and res.action == _diff.CHANGED]
+    if backups:
+        report.backup_path = _write_backup(kube, out, [o for o, _ in backups])
+        emit("apply", INFO, f"backup of {len(backups)} changed object(s): {report.backup_path}",
+             path=str(report.backup_path))
+    token_secret_done = False
+    for obj, res in planned:
+        if _is_token_secret(a, obj):
+            continue  # written after the runner exists (step 5)
+        if res.action == _diff.UNCHANGED:
+            continue
+        _apply_one(kube, obj, res, force, writes, emit)
+
+    # ---- 5. token
+    if token.pending:
+        assert api is not None
+        emit("token", START, "creating the runner in GitLab")
+        _tokens.realize_token(a, token, api, on_write=writes)
+        for w in token.warnings:
+            if w not in report.warnings:
+                report.warnings.append(w)
+                emit("token", WARN, w)
+        report.next_steps += token.next_steps
+        emit("token", OK, f"runner #{token.runner_id} created; its token is stored only in Secret "
+                          f"{_token_secret_ns(a)}/{names.token_secret(a)}", runner_id=token.runner_id)
+    for obj, res in planned:
+        if not _is_token_secret(a, obj):
+            continue
+        fresh = token.source == "create_runner" and token.action in ("create", "reregister")
+        if fresh:
+            obj = _token_secret(a, token)
+        elif res.action == _diff.UNCHANGED:
+            continue
+        _apply_one(kube, obj, res, force, writes, emit)
+        token_secret_done = True
+    if token.changed and token_secret_done and not external:
+        if _tokens.restart_manager(a, kube):
+            writes("restart of the manager Deployment")
+            report.restarted = True
+            emit("token", CHANGED, f"the runner token changed: restarted the manager pods (Deployment "
+                                   f"{a.cluster.runner_namespace}/{names.deployment(a)})")
+
+    # ---- 6. helm or external credentials
+    if external:
+        emit("external", START, "credentials for the external manager (TokenRequest)")
+        ext = _tokens.external_credentials(a, kube, rendered.files.get("config.toml"), out, on_write=writes)
+        report.external = ext
+        for w in ext.warnings:
+            report.warnings.append(w)
+            emit("external", WARN, w)
+        report.next_steps += ext.next_steps
+        emit("external", OK if ext.action != "unchanged" else UNCHANGED,
+             f"config.toml (mode 0600) {ext.action}: {ext.config_path}"
+             + (f"; token expires {ext.expires_at}" if ext.expires_at else ""))
+    else:
+        assert htarget is not None
+        _helm_apply(report, htarget, emit, writes)
+
+    # ---- 7. verify
+    _verify_all(a, kube, report, emit, api, token, _verify, _tokens)
+    if not report.changed:
+        emit("apply", UNCHANGED, "nothing changed: the cluster already matches the answers")
+
+
+# ---------------------------------------------------------------------------- objects
+
+
+def _desired_objects(a: Answers, rendered: Any, token: TokenOutcome) -> list[dict[str, Any]]:
+    objs: list[dict[str, Any]] = []
+    ext_secret = names.external_token_secret(a)
+    for m in rendered.manifests:
+        # The non-expiring service-account-token Secret is opt-in (RUNNER_WIZARD_EXTERNAL_TOKEN=secret);
+        # wizard.tokens creates it then. The default is a TokenRequest token.
+        if m.get("kind") == "Secret" and m["metadata"]["name"] == ext_secret:
+            continue
+        objs.append(m)
+    if token.source == "create_runner":
+        secrets = [s for s in rendered.secret_objects() if not _is_token_secret(a, s)]
+        secrets.append(_token_secret(a, token))
+    elif a.cluster.mode == "helm":
+        secrets = rendered.secret_objects()
+    else:
+        secrets = [s for s in rendered.secret_objects() if not _is_token_secret(a, s)]
+    by_key = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): i for i, o in enumerate(objs)}
+    for s in secrets:
+        k = (s["kind"], s["metadata"].get("namespace"), s["metadata"]["name"])
+        if k in by_key:
+            objs[by_key[k]] = s
+        else:
+            objs.append(s)
+    return sorted(objs, key=lambda o: KIND_ORDER.get(o["kind"], 6))
+
+
+def _token_secret_ns(a: Answers) -> str:
+    return a.cluster.runner_namespace
+
+
+def _is_token_secret(a: Answers, obj: dict[str, Any]) -> bool:
+    m = obj.get("metadata") or {}
+    return obj.get("kind") == "Secret" and m.get("name") == names.token_secret(a) and \
+        m.get("namespace") == _token_secret_ns(a)
+
+
+def _token_secret(a: Answers, token: TokenOutcome) -> dict[str, Any]:
+    """The token Secret for a runner created through the API (annotated with its id)."""
+    import base64
+
+    def b64(s: str) -> str:
+        return base64.b64encode(s.encode()).decode("ascii")
+
+    meta: dict[str, Any] = {"name": names.token_secret(a), "namespace": _token_secret_ns(a),
+                            "labels": names.labels(a, "token")}
+    ann = token.annotations()
+    if ann:
+        meta["annotations"] = ann
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
+            "data": {"runner-token": b64(token.token), "runner-registration-token": ""}}
+
+
+def _plan_object(kube: Kube, obj: dict[str, Any], *, force: bool, new_namespaces: set[str]) -> ObjectResult:
+    meta = obj["metadata"]
+    res = ObjectResult(obj["kind"], meta.get("namespace"), meta["name"], _diff.UNCHANGED)
+    live = kube.get_or_none(object_path(obj))
+    res.existed = live is not None
+    if live is None and meta.get("namespace") in new_namespaces:
+        # The namespace is only planned, so the server cannot dry-run objects inside it.
+        res.action = _diff.CREATED
+        res.changes = _diff.summary(obj)
+        return res
+    try:
+        result = kube.apply(obj, dry_run=True, force=force)
+    except KubeError as exc:
+        if exc.conflict:
+            res.action = CONFLICT
+            res.message = exc.message
+            return res
+        raise
+    res.action = _diff.classify(live, result)
+    res.changes = _diff.summary(result) if live is None else _diff.changes(live, result)
+    return res
+
+
+def _apply_one(kube: Kube, obj: dict[str, Any], res: ObjectResult, force: bool, writes: _Writes,
+               emit: Callable[..., None]) -> None:
+    try:
+        kube.apply(obj, force=force)
+    except KubeError as exc:
+        if exc.conflict:
+            res.action = CONFLICT
+            res.message = exc.message
+            emit("apply", FAIL, f"conflict: {res.ref}: {exc.message}")
+            raise WizardError(f"{res.ref}: fields owned by another manager changed during apply "
+                              f"({exc.message}); run apply again (or with --force-conflicts)") from exc
+        raise
+    res.applied = True
+    emit("apply", CHANGED if res.action == _diff.CHANGED else OK,
+         f"{'changed' if res.existed else 'created'} {res.ref}", kind=res.kind, name=res.name,
+         namespace=res.namespace)
+    writes(describe(obj))
+
+
+def _emit_object(emit: Callable[..., None], step: str, res: ObjectResult, dry_run: bool) -> None:
+    verb = {"created": "create", "changed": "change", "unchanged": "unchanged", CONFLICT: "CONFLICT"}[res.action]
+    if res.action == _diff.UNCHANGED:
+        emit(step, UNCHANGED, f"unchanged {res.ref}", action=res.action, kind=res.kind, name=res.name)
+        return
+    if res.action == CONFLICT:
+        emit(step, FAIL, f"conflict {res.ref}: {res.message}", action=res.action, kind=res.kind, name=res.name)
+        return
+    if not dry_run and res.action == _diff.CREATED and not res.message:
+        return  # reported when applied
+    label = ("would " + verb) if dry_run else ("will " + verb)
+    detail = _diff.render(res.changes) if (res.action == _diff.CHANGED or dry_run) else ""
+    if res.message:
+        detail = (detail + "\n" if detail else "") + f"    ({res.message})"
+    emit(step, CHANGED, f"{label} {res.ref}", detail, action=res.action, kind=res.kind, name=res.name)
+
+
+def _write_backup(kube: Kube, out: Path, objs: list[dict[str, Any]]) -> Path:
+    """Live versions of objects about to change: re-appliable YAML; Secrets listed by key only."""
+    import yaml
+
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    path = out / f"backup-{stamp}.yaml"
+    docs: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for obj in objs:
+        live = kube.get_or_none(object_path(obj))
+        if live is None:
+            continue
+        if live.get("kind") == "Secret":
+            keys = sorted((live.get("data") or {}).keys())
+            notes.append(f"#   {describe(live)} (type {live.get('type', 'Opaque')}), keys: {', '.join(keys) or '-'}")
+            continue
+        clean = _diff.normalize(live) or {}
+        clean.pop("status", None)
+        docs.append(clean)
+    header = [f"# runner-wizard backup, {stamp}: the objects below as they were before apply changed them.",
+              "# Roll back with: kubectl apply --server-side --force-conflicts --field-manager=runner-wizard "
+              f"-f {path.name}"]
+    if notes:
+        header += ["# Secrets that changed are NOT stored here (their values are never written to disk):"] + notes
+        header += ["# Restore a Secret's values from where they came from (answers references, GitLab)."]
+    body = yaml.safe_dump_all(docs, sort_keys=False) if docs else ""
+    text = "\n".join(header) + "\n" + ("---\n" + body if body else "")
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+    return path
+
+
+# ---------------------------------------------------------------------------- helm
+
+
+def _helm_dry_run(report: ApplyReport, t: Any, emit: Callable[..., None]) -> None:
+    from . import helm as _helm
+
+    if t.binary is None:
+        report.helm_action = "not-run"
+        emit("helm", SKIP, f"helm is not on PATH; the release would be installed with: {report.helm_command}")
+        return
+    try:
+        state = _helm.release_state(t)
+    except _helm.HelmError as exc:
+        emit("helm", WARN, f"cannot read the release: {exc.message}")
+        report.helm_action = "would-upgrade"
+        return
+    if _helm.up_to_date(t, state):
+        report.helm_action = "unchanged"
+        emit("helm", UNCHANGED, f"Helm release {t.namespace}/{t.release} is up to date")
+    else:
+        report.helm_action = "would-install" if state is None else "would-upgrade"
+        emit("helm", CHANGED, f"would run: {report.helm_command}")
+
+
+def _helm_apply(report: ApplyReport, t: Any, emit: Callable[..., None], writes: _Writes) -> None:
+    from . import helm as _helm
+
+    if t.binary is None:
+        report.helm_action = "not-run"
+        report.next_steps.append(f"install the release (helm is not on PATH here): {report.helm_command}")
+        emit("helm", SKIP, f"helm is not on PATH; run: {report.helm_command}")
+        return
+    emit("helm", START, f"Helm release {t.namespace}/{t.release}")
+    try:
+        state = _helm.release_state(t)
+        if state is not None and state.pending:
+            raise _helm.HelmError(f"the release is in state {state.status} (an earlier helm run was interrupted)",
+                                  next_step=f"helm -n {t.namespace} rollback {t.release} (or helm -n {t.namespace} "
+                                            f"uninstall {t.release} if it never installed), then run apply again")
+        if _helm.up_to_date(t, state):
+            report.helm_action = "unchanged"
+            emit("helm", UNCHANGED, f"Helm release {t.namespace}/{t.release} is up to date "
+                                    f"(chart {state.chart}, revision {state.revision})")
+            return
+        summary = _helm.upgrade(t)
+    except _helm.HelmError as exc:
+        report.helm_action = "failed"
+        report.stopped = "error"
+        report.error = exc.message
+        if exc.next_step:
+            report.next_steps.append(exc.next_step)
+        emit("helm", FAIL, exc.message, exc.next_step)
+        return
+    report.helm_action = "installed" if state is None else "upgraded"
+    emit("helm", OK, f"{report.helm_action} Helm release {t.namespace}/{t.release}" + (f" ({summary})" if summary else ""))
+    writes(f"helm upgrade --install {t.release}")
+
+
+# ---------------------------------------------------------------------------- verify
+
+
+def _verify_all(a: Answers, kube: Kube, report: ApplyReport, emit: Callable[..., None], api: GitLabAPI | None,
+                token: TokenOutcome, _verify: Any, _tokens: Any) -> None:
+    if report.stopped:
+        return
+    emit("verify", START, "verifying")
+    if a.cluster.mode == "external":
+        ext = report.external
+        if ext is not None and ext.token:
+            ok, why = _tokens.verify_external(kube, a, ext.token)
+            from .verify import Verification
+
+            v = Verification("external manager credentials", ok, why,
+                             [] if ok else [f"kubectl auth can-i create pods -n {a.cluster.jobs_namespace} "
+                                            f"--as=system:serviceaccount:{a.cluster.runner_namespace}:"
+                                            f"{a.cluster.manager_service_account}"])
+            report.verifications.append(v)
+            _emit_verification(emit, v, report)
+        gl = _verify.runner_in_gitlab(a, api, token.runner_id, _user_token(a))
+        if gl.ok is None:
+            gl.next_steps.insert(0, "install config.toml on the runner VM and start gitlab-runner there")
+        report.verifications.append(gl)
+        _emit_verification(emit, gl, report)
+        return
+    if report.helm_action == "not-run":
+        from .verify import Verification
+
+        v = Verification("Helm release installed", False, "helm is not on PATH, so the release was not installed",
+                         [report.helm_command])
+        report.verifications.append(v)
+        _emit_verification(emit, v, report)
+        return
+
+    def progress(msg: str) -> None:
+        emit("verify", PROGRESS, msg)
+
+    dep = _verify.wait_deployment(a, kube, progress=progress)
+    report.verifications.append(dep)
+    _emit_verification(emit, dep, report)
+    if dep.ok:
+        gl = _verify.runner_in_gitlab(a, api, token.runner_id, _user_token(a))
+        report.verifications.append(gl)
+        _emit_verification(emit, gl, report)
+
+
+def _emit_verification(emit: Callable[..., None], v: Verification, report: ApplyReport) -> None:
+    if v.ok is True:
+        emit("verify", OK, f"{v.what}: {v.reason}")
+        return
+    for s in v.next_steps:
+        if s not in report.next_steps:
+            report.next_steps.append(s)
+    status = FAIL if v.ok is False else WARN
+    label = "NOT VERIFIED" if v.ok is False else "not checked"
+    emit("verify", status, f"{v.what}: {label}: {v.reason}",
+         "\n".join(f"    next step: {s}" for s in v.next_steps))
+
+
+def _user_token(a: Answers) -> str | None:
+    cr = a.gitlab.create_runner
+    if cr is None:
+        return None
+    try:
+        return cr.api_token.resolve("gitlab.create_runner.api_token")
+    except WizardError:
+        return None
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _default_checks(a: Answers, kubeconfig: str | None, context: str | None) -> list[Result]:
+    """Every live check (``wizard.checks.run_checks``); tests replace this function."""
+    from .checks import run_checks
+
+    return run_checks(a, kubeconfig=kubeconfig, context=context)
+
+
+def _node_runtime(a: Answers, kube: Kube) -> str | None:
+    if a.node_runtime != "auto":
+        return a.node_runtime
+    try:
+        nodes = kube.get("/api/v1/nodes", limit=50).get("items") or []
+    except KubeError:
+        return None
+    seen = set()
+    for n in nodes:
+        rv = ((n.get("status") or {}).get("nodeInfo") or {}).get("containerRuntimeVersion", "")
+        seen.add(rv.split("://", 1)[0])
+    if seen == {"cri-o"}:
+        return "cri-o"
+    if seen == {"containerd"}:
+        return "containerd"
+    return None
+
+
+def _kube_message(exc: KubeError, kube: Kube) -> str:
+    from .kube import KubeUnreachable
+
+    if isinstance(exc, KubeUnreachable):
+        return (f"the Kubernetes API server {kube.server} stopped answering: {exc.message}. Check that it runs "
+                "and is reachable, then run apply again; every step is idempotent")
+    if exc.forbidden:
+        return f"the cluster refused: {exc.message} (your kubeconfig user lacks a permission)"
+    return f"the cluster answered {exc.status} {exc.reason}: {exc.message}"
+
+
+def _append_next_steps(report: ApplyReport) -> None:
+    out = report.out_dir
+    if out is None or not out.is_dir():
+        return
+    path = out / "NEXT-STEPS.md"
+    lines = ["", f"## After `runner-wizard apply`{' --dry-run' if report.dry_run else ''}", ""]
+    if report.helm_command and report.helm_action in ("not-run", "failed", "would-install", "would-upgrade"):
+        lines += ["Install or upgrade the Helm release:", "", "```sh", report.helm_command, "```", ""]
+    if report.next_steps:
+        lines += [f"{i}. {s}" for i, s in enumerate(dict.fromkeys(report.next_steps), 1)]
+    elif report.verified:
+        lines += ["Nothing left to do: the install is verified."]
+    else:
+        lines += ["No further step recorded."]
+    try:
+        with path.open("a", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+def _print_event(ev: Event, stream: Any = None) -> None:
+    stream = stream or sys.stdout
+    mark = {START: "==>", PROGRESS: "   ..", OK: "  ok", CHANGED: "  ~", UNCHANGED: "  =", WARN: "  !",
+            FAIL: "  x", SKIP: "  -", INFO: "  i"}.get(ev.status, "  ")
+    if ev.status == START:
+        print(f"{mark} [{ev.step}] {ev.message}", file=stream, flush=True)
+    else:
+        print(f"{mark} {ev.message}", file=stream, flush=True)
+    if ev.detail:
+        print(ev.detail, file=stream, flush=True)
+
+
+def _tty_confirm(question: str, default: bool) -> bool:
+    hint = "[Y/n]" if default else "[y/N]"
+    try:
+        ans = input(f"{question} {hint} ").strip().lower()
+    except EOFError:
+        return default
+    if not ans:
+        return default
+    return ans in ("y", "yes")
+
+
+def command(args: Any, opts: Any) -> int:
+    """``runner-wizard apply --answers FILE [--dry-run] [--yes] [--out DIR] [--force-conflicts]``."""
+    from .answers import load
+    from .errors import BadInput
+    from .kube import Kube
+    from .logsafe import redact
+
+    answers = load(args.answers)
+    fail_after = os.environ.get(FAIL_ENV)
+    try:
+        limit = int(fail_after) if fail_after else None
+    except ValueError as exc:
+        raise BadInput(f"{FAIL_ENV}={fail_after!r} is not a whole number") from exc
+    try:
+        kube = Kube.connect(opts.kubeconfig, opts.context or answers.cluster.context)
+    except KubeError as exc:
+        print(f"runner-wizard: {exc.message}", file=sys.stderr)
+        return 1
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    confirm = _tty_confirm if (interactive and not args.yes) else None
+
+    def reporter(ev: Event) -> None:
+        _print_event(Event(ev.step, ev.status, redact(ev.message), redact(ev.detail), ev.data))
+
+    try:
+        report = apply(answers, kube=kube, dry_run=bool(args.dry_run), assume_yes=bool(args.yes),
+                       force_conflicts=bool(getattr(args, "force_conflicts", False)), out_dir=args.out,
+                       reporter=reporter, fail_after_writes=limit, confirm=confirm, kubeconfig=opts.kubeconfig)
+    except InjectedFault as exc:
+        print(f"runner-wizard: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        kube.close()
+    _print_summary(report)
+    return report.exit_code
+
+
+def _print_summary(report: ApplyReport) -> None:
+    print()
+    if report.error:
+        print(f"runner-wizard: {report.error}", file=sys.stderr)
+    n_changed = sum(1 for o in report.objects if o.action in (_diff.CREATED, _diff.CHANGED))
+    if report.dry_run:
+        print(f"Dry run: {n_changed} object(s) would be created or changed"
+              + ("" if report.changed else "; nothing would change") + ". Nothing was changed.")
+    elif report.stopped:
+        print(f"Apply stopped ({report.stopped}).")
+    elif not report.changed:
+        print("Nothing changed: the cluster already matches the answers.")
+    else:
+        print(f"Applied: {n_changed} object(s) created or changed, {report.writes} write(s).")
+    if report.token is not None and report.token.runner_id is not None:
+        print(f"Runner id: {report.token.runner_id}")
+    if report.backup_path:
+        print(f"Backup of changed objects: {report.backup_path}")
+    if report.out_dir:
+        print(f"Artifacts: {report.out_dir}")
+    if not report.dry_run and not report.stopped:
+        print("Verified." if report.verified else "NOT VERIFIED: the install did not reach the verified state.")
+    if report.next_steps:
+        print("Next steps:")
+        for i, s in enumerate(dict.fromkeys(report.next_steps), 1):
+            print(f"  {i}. {s}")

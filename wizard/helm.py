@@ -1,0 +1,245 @@
+"""The Helm release: find ``helm``, build the exact command, install or upgrade it.
+
+Every call runs with a bounded timeout and ``--wait=false`` (verification is
+separate, see :mod:`wizard.verify`). The chart reference defaults to the GitLab
+chart repository; ``RUNNER_WIZARD_CHART`` overrides it with a local path or a
+``repo/chart`` reference (the test suite points it at a tiny local chart).
+
+When the default ``gitlab/gitlab-runner`` is used and no Helm repository named
+``gitlab`` is configured, the command uses ``--repo https://charts.gitlab.io``
+instead, so no ``helm repo add`` is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .logsafe import redact
+
+DEFAULT_CHART = "gitlab/gitlab-runner"
+GITLAB_REPO_NAME = "gitlab"
+GITLAB_REPO_URL = "https://charts.gitlab.io"
+CHART_ENV = "RUNNER_WIZARD_CHART"
+TIMEOUT_ENV = "RUNNER_WIZARD_HELM_TIMEOUT"
+DEFAULT_TIMEOUT = 180.0
+READ_TIMEOUT = 30.0
+
+
+class HelmError(Exception):
+    """A failed helm call, with a one-line reason and the next step for the user."""
+
+    def __init__(self, message: str, *, next_step: str = "", stderr: str = "", returncode: int | None = None):
+        self.message = message
+        self.next_step = next_step
+        self.stderr = stderr
+        self.returncode = returncode
+        super().__init__(message)
+
+
+@dataclass
+class HelmTarget:
+    """Everything one helm invocation needs besides the sub-command."""
+
+    release: str
+    namespace: str
+    chart: str
+    chart_version: str
+    values_file: Path
+    kubeconfig: str | None = None
+    context: str | None = None
+    repo_url: str | None = None
+    """Set when the chart is fetched with ``--repo`` (no ``helm repo add`` needed)."""
+    binary: str | None = None
+
+    def global_flags(self) -> list[str]:
+        out = ["--namespace", self.namespace]
+        if self.kubeconfig:
+            out += ["--kubeconfig", str(self.kubeconfig)]
+        if self.context:
+            out += ["--kube-context", self.context]
+        return out
+
+    def upgrade_argv(self) -> list[str]:
+        argv = [self.binary or "helm", "upgrade", "--install", self.release, self.chart]
+        if self.repo_url:
+            argv += ["--repo", self.repo_url]
+        argv += ["--version", self.chart_version, *self.global_flags(), "-f", str(self.values_file),
+                 "--wait=false"]
+        return argv
+
+    def command_line(self) -> str:
+        """The exact command, for NEXT-STEPS.md and messages (``helm`` by name)."""
+        argv = self.upgrade_argv()
+        argv[0] = "helm"
+        return shlex.join(argv)
+
+
+@dataclass
+class ReleaseState:
+    status: str                       # deployed, failed, pending-install, pending-upgrade, ...
+    chart: str                        # e.g. gitlab-runner-0.86.0
+    chart_version: str
+    revision: int
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> bool:
+        return self.status.startswith("pending")
+
+
+def find_helm() -> str | None:
+    """The helm binary on PATH, or None."""
+    return shutil.which("helm")
+
+
+def chart_reference() -> str:
+    return os.environ.get(CHART_ENV) or DEFAULT_CHART
+
+
+def timeout() -> float:
+    try:
+        return float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT)
+    except ValueError:
+        return DEFAULT_TIMEOUT
+
+
+def target(answers: Any, values_file: Path, *, kubeconfig: str | None = None, context: str | None = None,
+           binary: str | None = None) -> HelmTarget:
+    """The release to install for these answers. Looks at ``helm repo list`` when helm is there."""
+    chart = chart_reference()
+    repo_url = None
+    if chart == DEFAULT_CHART and (binary is None or not _has_repo(binary, GITLAB_REPO_NAME)):
+        chart, repo_url = "gitlab-runner", GITLAB_REPO_URL
+    return HelmTarget(
+        release=answers.runner.release_name,
+        namespace=answers.cluster.runner_namespace,
+        chart=chart,
+        chart_version=answers.runner.chart_version,
+        values_file=Path(values_file),
+        kubeconfig=kubeconfig,
+        context=context,
+        repo_url=repo_url,
+        binary=binary,
+    )
+
+
+def run(argv: list[str], *, timeout_s: float | None = None, env: dict[str, str] | None = None) \
+        -> subprocess.CompletedProcess[str]:
+    """Run helm; raise HelmError (timeout, missing binary) but return non-zero exits to the caller."""
+    limit = timeout_s or timeout()
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=limit, stdin=subprocess.DEVNULL,
+                              env=env)
+    except subprocess.TimeoutExpired as exc:
+        raise HelmError(f"helm did not finish within {limit:.0f}s ({shlex.join(argv[1:3])})",
+                        next_step="check that the API server is reachable, then run the command again: "
+                                  + shlex.join(["helm", *argv[1:]])) from exc
+    except OSError as exc:
+        raise HelmError(f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
+
+
+def release_state(t: HelmTarget) -> ReleaseState | None:
+    """Status, chart and user-supplied values of the release, or None when it does not exist."""
+    import re
+
+    assert t.binary
+    proc = run([t.binary, "list", *t.global_flags(), "--all", "--filter", f"^{re.escape(t.release)}$",
+                "-o", "json"], timeout_s=READ_TIMEOUT)
+    if proc.returncode != 0:
+        raise error_from(proc, what="helm list")
+    rows = [r for r in json.loads(proc.stdout or "[]") if r.get("name") == t.release]
+    if not rows:
+        return None
+    row = rows[0]
+    chart = str(row.get("chart", ""))
+    version = chart.rsplit("-", 1)[1] if "-" in chart else ""
+    state = ReleaseState(status=str(row.get("status", "")), chart=chart, chart_version=version,
+                         revision=int(row.get("revision") or 0))
+    proc = run([t.binary, "get", "values", t.release, *t.global_flags(), "-o", "json"], timeout_s=READ_TIMEOUT)
+    if proc.returncode != 0:
+        raise error_from(proc, what="helm get values")
+    state.values = json.loads(proc.stdout or "null") or {}
+    return state
+
+
+def up_to_date(t: HelmTarget, state: ReleaseState | None) -> bool:
+    """True when the release is deployed from the same chart version with the same values."""
+    import yaml
+
+    if state is None or state.status != "deployed":
+        return False
+    if state.chart_version != t.chart_version:
+        return False
+    wanted = yaml.safe_load(Path(t.values_file).read_text(encoding="utf-8")) or {}
+    return _canon(wanted) == _canon(state.values)
+
+
+def upgrade(t: HelmTarget) -> str:
+    """``helm upgrade --install``; returns helm's short summary. Raises HelmError."""
+    assert t.binary
+    proc = run(t.upgrade_argv())
+    if proc.returncode != 0:
+        raise error_from(proc, what="helm upgrade --install", t=t)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(("STATUS:", "REVISION:"))]
+    return ", ".join(ln.strip() for ln in lines)
+
+
+def error_from(proc: subprocess.CompletedProcess[str], *, what: str, t: HelmTarget | None = None) -> HelmError:
+    """A readable HelmError from helm's stderr, with the next step for the common failures."""
+    raw = redact(proc.stderr or proc.stdout or "")
+    lines = [ln.strip() for ln in raw.splitlines() if ln.strip()]
+    err = next((ln for ln in reversed(lines) if ln.startswith("Error:")), lines[-1] if lines else "no output")
+    msg = err.removeprefix("Error:").strip()
+    low = msg.lower()
+    rel = f"-n {t.namespace} {t.release}" if t else ""
+    if "another operation" in low and "in progress" in low:
+        step = (f"a previous helm operation was interrupted; inspect with `helm history {rel}`, then "
+                f"`helm rollback {rel}` (or `helm uninstall {rel}` if it never installed) and run apply again")
+    elif "kubernetes cluster unreachable" in low or "connection refused" in low or "i/o timeout" in low:
+        step = "the API server is not reachable from helm; check the kubeconfig and the network, then run apply again"
+    elif "repo" in low and ("not found" in low or "no repository" in low or "failed to fetch" in low):
+        step = f"add the chart repository: helm repo add {GITLAB_REPO_NAME} {GITLAB_REPO_URL} && helm repo update"
+    elif "cannot be imported into the current release" in low or "exists and cannot be imported" in low:
+        step = ("an object the chart wants to create already exists and belongs to something else; "
+                "remove it or let the chart adopt it, then run apply again")
+    elif "forbidden" in low:
+        step = "your kubeconfig user may not install into this namespace; ask a cluster admin for access"
+    elif t is not None:
+        step = f"fix the problem above, then run: {t.command_line()}"
+    else:
+        step = ""
+    return HelmError(f"{what} failed: {msg}", next_step=step, stderr=raw, returncode=proc.returncode)
+
+
+# ---------------------------------------------------------------------------- internals
+
+
+def _has_repo(binary: str, name: str) -> bool:
+    try:
+        proc = run([binary, "repo", "list", "-o", "json"], timeout_s=10)
+    except HelmError:
+        return False
+    if proc.returncode != 0:
+        return False
+    try:
+        return any(r.get("name") == name for r in json.loads(proc.stdout or "[]"))
+    except ValueError:
+        return False
+
+
+def _canon(value: Any) -> Any:
+    """Values as helm stores them: JSON round trip (ints/floats, key order) without nulls."""
+    if isinstance(value, dict):
+        return {str(k): _canon(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_canon(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
