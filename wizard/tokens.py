@@ -416,7 +416,7 @@ def _int(v: Any) -> int | None:
 def _forget_check_manager(api: GitLabAPI, token: str) -> None:
     """Remove the manager row POST /runners/verify created for our system_id (best effort)."""
     try:
-        api.request("DELETE", "/runners/managers", body={"token": token, "system_id": CHECK_SYSTEM_ID})
+        api.delete_runner_manager(token, CHECK_SYSTEM_ID)
     except GitLabError:
         pass
 

@@ -1,0 +1,213 @@
+"""tlsinfo and the tls.gitlab.* checks against real TLS servers on loopback with generated certificates."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tests.support.tlsfactory import (
+    LoopbackHTTPServer,
+    TLSServer,
+    blackhole_server,
+    make_ca,
+    make_expired_leaf,
+    make_intermediate,
+    make_leaf,
+    make_leaf_valid_for,
+    make_self_signed,
+    refused_port,
+)
+from wizard import tlsinfo
+from wizard.answers import parse
+from wizard.checks import run_checks
+from wizard.results import Status
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return make_ca("Wizard Test Root")
+
+
+def _verdict(chain_certs, key, host="localhost", roots=(), use_system=True):
+    with TLSServer(chain_certs, key) as srv:
+        chain = tlsinfo.fetch_chain(host, srv.port, timeout=3)
+        return tlsinfo.verify(chain, host, extra_roots=[r.cert for r in roots], use_system=use_system,
+                              port=srv.port)
+
+
+def _codes(v):
+    return {f.code for f in v.faults}
+
+
+def _tls_results(tmp_path, url, ca_pem=None, aliases=()):
+    doc = {"version": 1, "gitlab": {"url": url, "token": "env:RW_UNUSED_TOKEN"},
+           "host_aliases": list(aliases)}
+    if ca_pem is not None:
+        (tmp_path / "ca.pem").write_bytes(ca_pem)
+        doc["gitlab"]["ca"] = {"file": "ca.pem"}
+    a = parse(doc, base_dir=tmp_path)
+    return {r.id: r for r in run_checks(a, ids=["tls.*"])}
+
+
+def test_good_chain_is_trusted_and_described(ca):
+    leaf = make_leaf(ca, cn="localhost", dns=["localhost"], ips=["127.0.0.1"])
+    v = _verdict([leaf], leaf.key, roots=[ca])
+    assert v.ok and v.trusted and v.trusted_by == "extra" and v.name_ok
+    info = v.chain[0]
+    assert info.fingerprint == leaf.fingerprint_sha256
+    assert info.dns_names == ("localhost",) and info.ip_addresses == ("127.0.0.1",)
+    assert "CN=localhost" in info.subject and "Wizard Test Root" in info.issuer
+
+
+def test_wrong_san(ca):
+    leaf = make_leaf(ca, cn="other", dns=["other.test"])
+    v = _verdict([leaf], leaf.key, roots=[ca])
+    assert "name_mismatch" in _codes(v)
+    assert v.trusted  # trust is judged separately from the name
+    assert "other.test" in v.by_code("name_mismatch")[0].message
+
+
+def test_ip_only_cert_reached_by_name(ca):
+    leaf = make_leaf(ca, cn="ip", ips=["127.0.0.1"])
+    v = _verdict([leaf], leaf.key, host="localhost", roots=[ca])
+    assert "name_mismatch" in _codes(v)
+
+
+def test_name_only_cert_reached_by_ip_suggests_name_and_alias(ca, tmp_path):
+    leaf = make_leaf(ca, cn="gitlab.company.test", dns=["gitlab.company.test"])
+    v = _verdict([leaf], leaf.key, host="127.0.0.1", roots=[ca])
+    assert "ip_needs_ip_san" in _codes(v)
+    assert v.suggestion["url_host"] == "gitlab.company.test"
+    assert v.suggestion["alias_ip"] == "127.0.0.1"
+    with TLSServer([leaf], leaf.key) as srv:
+        port = srv.port
+        res = _tls_results(tmp_path, f"https://127.0.0.1:{port}/", ca.pem)
+    name = res["tls.gitlab.name"]
+    assert name.status is Status.FAIL and "E04" in name.catalog
+    assert "IP SAN" in name.detail
+    assert f"https://gitlab.company.test:{port}/" in name.fix and "host alias" in name.fix
+    assert "tls_server_name does not exist" in name.fix
+    assert name.data["suggestion"]["alias_hostname"] == "gitlab.company.test"
+    assert res["tls.gitlab.trust"].status is Status.PASS
+
+
+def test_expired(ca, tmp_path):
+    leaf = make_expired_leaf(ca, cn="localhost", dns=["localhost"], ips=["127.0.0.1"])
+    v = _verdict([leaf], leaf.key, roots=[ca])
+    assert "expired" in _codes(v)
+    with TLSServer([leaf], leaf.key) as srv:
+        res = _tls_results(tmp_path, f"https://localhost:{srv.port}/", ca.pem)
+    assert res["tls.gitlab.expiry"].status is Status.FAIL
+    assert "expired" in res["tls.gitlab.expiry"].detail
+
+
+def test_expiring_in_20_days_warns(ca, tmp_path):
+    leaf = make_leaf_valid_for(ca, 20, cn="localhost", dns=["localhost"])
+    v = _verdict([leaf], leaf.key, roots=[ca])
+    f = v.by_code("expiring")
+    assert f and f[0].severity == "warn" and v.ok
+    with TLSServer([leaf], leaf.key) as srv:
+        res = _tls_results(tmp_path, f"https://localhost:{srv.port}/", ca.pem)
+    assert res["tls.gitlab.expiry"].status is Status.WARN
+    assert res["tls.gitlab.trust"].status is Status.PASS
+
+
+def test_self_signed(tmp_path):
+    leaf = make_self_signed("localhost", dns=["localhost"])
+    v = _verdict([leaf], leaf.key)
+    assert "self_signed" in _codes(v) and not v.trusted
+    with TLSServer([leaf], leaf.key) as srv:
+        res = _tls_results(tmp_path, f"https://localhost:{srv.port}/")
+    trust = res["tls.gitlab.trust"]
+    assert trust.status is Status.FAIL and "self-signed" in trust.detail and "E02" in trust.catalog
+
+
+def test_unknown_ca(ca):
+    other = make_ca("Somebody Else")
+    leaf = make_leaf(other, cn="localhost", dns=["localhost"])
+    v = _verdict([leaf], leaf.key, roots=[ca])
+    assert not v.trusted
+    assert _codes(v) & {"unknown_ca", "incomplete_chain"}
+
+
+def test_incomplete_chain_when_ca_given_is_root(ca, tmp_path):
+    inter = make_intermediate(ca, "Wizard Issuing CA")
+    leaf = make_leaf(inter, cn="localhost", dns=["localhost"])
+    v = _verdict([leaf], leaf.key, roots=[ca])
+    assert "incomplete_chain" in _codes(v) and not v.trusted
+    assert "Wizard Issuing CA" in v.by_code("incomplete_chain")[0].message
+    # the complete chain is fine
+    v2 = _verdict([leaf, inter], leaf.key, roots=[ca])
+    assert v2.trusted and v2.ok
+    with TLSServer([leaf], leaf.key) as srv:
+        res = _tls_results(tmp_path, f"https://localhost:{srv.port}/", ca.pem)
+    assert res["tls.gitlab.chain"].status is Status.FAIL
+    assert "incomplete chain" in res["tls.gitlab.chain"].detail
+    assert res["tls.gitlab.trust"].status is Status.FAIL
+
+
+def test_cn_only(ca, tmp_path):
+    leaf = make_leaf(ca, cn="localhost")
+    v = _verdict([leaf], leaf.key, roots=[ca])
+    assert "cn_only" in _codes(v)
+    with TLSServer([leaf], leaf.key) as srv:
+        res = _tls_results(tmp_path, f"https://localhost:{srv.port}/", ca.pem)
+    assert res["tls.gitlab.name"].status is Status.FAIL
+    assert "Common Name" in res["tls.gitlab.name"].detail
+
+
+def test_leaf_given_as_ca(ca, tmp_path):
+    leaf = make_leaf(ca, cn="localhost", dns=["localhost"])
+    faults = tlsinfo.ca_bundle_faults([leaf.cert], leaf.cert)
+    assert faults and faults[0].code == "leaf_as_ca" and "server's own certificate" in faults[0].message
+    with TLSServer([leaf], leaf.key) as srv:
+        res = _tls_results(tmp_path, f"https://localhost:{srv.port}/", leaf.pem)
+    trust = res["tls.gitlab.trust"]
+    assert trust.status is Status.FAIL and "CA" in trust.detail
+
+
+def test_fetched_ca_with_fingerprint(ca, tmp_path):
+    leaf = make_leaf(ca, cn="localhost", dns=["localhost"])
+    with TLSServer([leaf, ca], leaf.key) as srv:
+        for fp, want in ((ca.fingerprint_sha256, Status.PASS), ("SHA256:" + ":".join(["AB"] * 32), Status.FAIL)):
+            a = parse({"version": 1, "gitlab": {"url": f"https://localhost:{srv.port}/", "token": "env:X",
+                                                "ca": {"fetch": True, "fingerprint": fp}}}, base_dir=tmp_path)
+            res = {r.id: r for r in run_checks(a, ids=["tls.gitlab.trust"])}
+            assert res["tls.gitlab.trust"].status is want, res["tls.gitlab.trust"].detail
+
+
+def test_fetch_errors_are_told_apart(monkeypatch):
+    with refused_port() as port:
+        with pytest.raises(tlsinfo.FetchError) as e:
+            tlsinfo.fetch_chain("127.0.0.1", port, timeout=2)
+        assert e.value.kind == "refused"
+    with blackhole_server() as bh:
+        with pytest.raises(tlsinfo.FetchError) as e:
+            tlsinfo.fetch_chain("127.0.0.1", bh.port, timeout=0.5)
+        assert e.value.kind == "timeout"
+    with LoopbackHTTPServer() as plain:
+        with pytest.raises(tlsinfo.FetchError) as e:
+            tlsinfo.fetch_chain("127.0.0.1", plain.port, timeout=2)
+        assert e.value.kind == "handshake" and "plain HTTP" in e.value.message
+
+    def no_dns(*a, **k):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    with pytest.raises(tlsinfo.FetchError) as e:
+        tlsinfo.fetch_chain("gitlab.nowhere.test", 443, timeout=1)
+    assert e.value.kind == "dns"
+
+
+def test_check_reports_unreachable_gitlab(tmp_path):
+    with refused_port() as port:
+        res = _tls_results(tmp_path, f"https://127.0.0.1:{port}/")
+    assert res["tls.gitlab.chain"].status is Status.FAIL
+    assert res["tls.gitlab.chain"].data["kind"] == "refused"
+    assert res["tls.gitlab.trust"].status is Status.SKIP
+
+
+def test_fingerprint_format(ca):
+    assert tlsinfo.fingerprint(ca.cert) == ca.fingerprint_sha256
+    assert tlsinfo.normalize_fingerprint(ca.fingerprint_sha256.lower()[7:]) == ca.fingerprint_sha256
