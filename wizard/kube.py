@@ -121,11 +121,18 @@ def list_contexts(kubeconfig: str | None = None) -> list[ContextInfo]:
 class Kube:
     """A connection to one cluster. Thread-safe; reuse it."""
 
-    def __init__(self, api_client: Any, context: str | None, timeout: float = DEFAULT_TIMEOUT):
-        self._api = api_client
+    def __init__(self, pool: Any, server: str, auth: Any, *, context: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, ca_pem: str | None = None,
+                 verify: bool = True, closer: Any = None):
+        self._pool = pool
+        self.server = server.rstrip("/")
+        self._auth = auth  # () -> dict of auth headers (refreshes exec/expiring credentials)
         self.context = context
         self.timeout = timeout
-        self.server: str = api_client.configuration.host
+        self.ca_pem = ca_pem
+        """PEM of the CA the kubeconfig trusts for this server (None: system store)."""
+        self.verify = verify
+        self._closer = closer
         self._version: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
@@ -134,53 +141,72 @@ class Kube:
     @classmethod
     def connect(cls, kubeconfig: str | None = None, context: str | None = None,
                 timeout: float = DEFAULT_TIMEOUT) -> Kube:
-        """Load the kubeconfig like kubectl does. Raises KubeError with a clear message."""
-        from kubernetes import client as k8s_client
-        from kubernetes import config as k8s_config
-        from kubernetes.config.config_exception import ConfigException
+        """Load the kubeconfig like kubectl does. Raises KubeError with a clear message.
 
+        Plain kubeconfigs (certificates, tokens, token files) are read directly, which keeps
+        start-up light; exec plugins, auth providers, proxies and merged KUBECONFIG lists go
+        through the ``kubernetes`` package.
+        """
         paths = kubeconfig_paths(kubeconfig)
         existing = [p for p in paths if p.is_file()]
         if not existing:
             where = ", ".join(str(p) for p in paths)
             raise KubeError(0, "NoKubeconfig", f"no kubeconfig found ({where}); pass --kubeconfig PATH "
                             "or set KUBECONFIG")
+        if len(existing) == 1:
+            light = _light_connect(existing[0], context, timeout)
+            if light is not None:
+                return light
+        return cls._connect_with_client(existing, context, timeout)
+
+    @classmethod
+    def _connect_with_client(cls, existing: list[Path], context: str | None, timeout: float) -> Kube:
+        from kubernetes import client as k8s_client
+        from kubernetes import config as k8s_config
+        from kubernetes.config.config_exception import ConfigException
+
         conf = k8s_client.Configuration()
         try:
-            if len(existing) == 1:
-                k8s_config.load_kube_config(config_file=str(existing[0]), context=context,
-                                            client_configuration=conf, persist_config=False)
-            else:
-                k8s_config.load_kube_config(config_file=os.pathsep.join(map(str, existing)),
-                                            context=context, client_configuration=conf,
-                                            persist_config=False)
+            k8s_config.load_kube_config(config_file=os.pathsep.join(map(str, existing)), context=context,
+                                        client_configuration=conf, persist_config=False)
         except ConfigException as exc:
             raise KubeError(0, "BadKubeconfig", f"cannot use kubeconfig context {context or '(current)'}: {exc}") \
                 from exc
         conf.connection_pool_maxsize = 32
         conf.retries = False
         api = k8s_client.ApiClient(configuration=conf)
-        api.user_agent = "runner-wizard"
-        return cls(api, context, timeout)
+
+        def auth() -> dict[str, str]:
+            hook = getattr(conf, "refresh_api_key_hook", None)
+            if hook is not None:
+                hook(conf)  # exec plugins and expiring tokens refresh here
+            out: dict[str, str] = {}
+            for setting in conf.auth_settings().values():
+                if setting.get("in") == "header" and setting.get("value"):
+                    out[setting["key"]] = setting["value"]
+            return out
+
+        ca_pem = None
+        if conf.ssl_ca_cert:
+            try:
+                ca_pem = Path(conf.ssl_ca_cert).read_text(encoding="utf-8")
+            except OSError:
+                ca_pem = None
+        return cls(api.rest_client.pool_manager, conf.host, auth, context=context, timeout=timeout,
+                   ca_pem=ca_pem, verify=bool(conf.verify_ssl), closer=api.close)
+
+    def with_token(self, token: str) -> Kube:
+        """The same server and trust, authenticated by a bearer token (e.g. a ServiceAccount's)."""
+        pool = _pool(self.ca_pem, self.verify, None, None)
+        return Kube(pool, self.server, lambda: {"Authorization": f"Bearer {token}"}, context=self.context,
+                    timeout=self.timeout, ca_pem=self.ca_pem, verify=self.verify, closer=pool.clear)
 
     def close(self) -> None:
         try:
-            self._api.close()
+            if self._closer:
+                self._closer()
         except Exception:  # pragma: no cover - best effort
             pass
-
-    # ---- raw requests
-
-    def _auth_headers(self) -> dict[str, str]:
-        conf = self._api.configuration
-        hook = getattr(conf, "refresh_api_key_hook", None)
-        if hook is not None:
-            hook(conf)  # exec plugins and expiring tokens refresh here
-        out: dict[str, str] = {}
-        for setting in conf.auth_settings().values():
-            if setting.get("in") == "header" and setting.get("value"):
-                out[setting["key"]] = setting["value"]
-        return out
 
     def request(self, method: str, path: str, *, body: Any = None, query: dict[str, Any] | None = None,
                 content_type: str = "application/json", timeout: float | None = None,
@@ -189,20 +215,33 @@ class Kube:
 
         ``headers`` adds request headers, e.g. ``Impersonate-User`` for a dry run as a ServiceAccount.
         """
+        data = self.raw(method, path, body=body, query=query, content_type=content_type, timeout=timeout,
+                        headers=headers)
+        if not data:
+            return {}
+        try:
+            return json.loads(data)
+        except ValueError:
+            return {"raw": data.decode(errors="replace")}
+
+    def raw(self, method: str, path: str, *, body: Any = None, query: dict[str, Any] | None = None,
+            content_type: str = "application/json", timeout: float | None = None,
+            headers: dict[str, str] | None = None, accept: str = "application/json") -> bytes:
+        """Send one request; return the body bytes. Raise KubeError on non-2xx."""
         import urllib3
 
         if query:
             path = f"{path}?{urlencode({k: v for k, v in query.items() if v is not None}, doseq=True)}"
-        hdrs = {"Accept": "application/json", "User-Agent": "runner-wizard"}
+        hdrs = {"Accept": accept, "User-Agent": "runner-wizard"}
         if body is not None:
             hdrs["Content-Type"] = content_type
-        hdrs.update(self._auth_headers())
+        hdrs.update(self._auth())
         if headers:
             hdrs.update(headers)
         t = timeout or self.timeout
         payload = None if body is None else (body if isinstance(body, (bytes, str)) else json.dumps(body))
         try:
-            resp = self._api.rest_client.pool_manager.request(
+            resp = self._pool.request(
                 method, self.server + path, body=payload, headers=hdrs,
                 timeout=urllib3.Timeout(connect=t, read=t), retries=False, preload_content=True,
             )
@@ -216,12 +255,11 @@ class Kube:
                 doc = {}
             msg = doc.get("message") or (data.decode(errors="replace") if data else resp.reason or "")
             raise KubeError(resp.status, str(doc.get("reason") or resp.reason or ""), msg.strip(), doc)
-        if not data:
-            return {}
-        try:
-            return json.loads(data)
-        except ValueError:
-            return {"raw": data.decode(errors="replace")}
+        return data or b""
+
+    def get_text(self, path: str, **query: Any) -> str:
+        """A GET whose body is text (pod logs). Raises KubeError like :meth:`request`."""
+        return self.raw("GET", path, query=query or None, accept="*/*").decode("utf-8", errors="replace")
 
     def get(self, path: str, **query: Any) -> Any:
         return self.request("GET", path, query=query or None)
@@ -313,3 +351,84 @@ def describe(obj: dict[str, Any]) -> str:
 def _reason(exc: Exception) -> str:
     inner = getattr(exc, "reason", None)
     return str(inner or exc)
+
+
+# --------------------------------------------------------------------------- light kubeconfig loading
+
+
+def _pool(ca_pem: str | None, verify: bool, cert_pem: bytes | None, key_pem: bytes | None) -> Any:
+    import ssl
+    import tempfile
+
+    import urllib3
+
+    ctx = ssl.create_default_context()
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif ca_pem:
+        ctx = ssl.create_default_context(cadata=ca_pem)
+    if cert_pem and key_pem:
+        # ssl can only load a client key from a file: a private 0600 temp file, removed at once
+        with tempfile.TemporaryDirectory(prefix="rw-kube-") as d:
+            cp, kp = Path(d) / "c.pem", Path(d) / "k.pem"
+            for p, data in ((cp, cert_pem), (kp, key_pem)):
+                fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+            ctx.load_cert_chain(str(cp), str(kp))
+    return urllib3.PoolManager(num_pools=4, maxsize=32, block=False, ssl_context=ctx, retries=False)
+
+
+def _light_connect(path: Path, context: str | None, timeout: float) -> Kube | None:
+    """Read a single plain kubeconfig without the kubernetes package; None if it needs the package."""
+    import base64
+
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    name = context or doc.get("current-context")
+    ctx = next((c.get("context") or {} for c in doc.get("contexts") or [] if c.get("name") == name), None)
+    if not name or ctx is None:
+        return None
+    cluster = next((c.get("cluster") or {} for c in doc.get("clusters") or [] if c.get("name") == ctx.get("cluster")),
+                   None)
+    user = next((u.get("user") or {} for u in doc.get("users") or [] if u.get("name") == ctx.get("user")), {})
+    if not cluster or not cluster.get("server") or cluster.get("proxy-url") or cluster.get("tls-server-name"):
+        return None
+    if any(k in user for k in ("exec", "auth-provider", "username", "password", "as", "impersonate")):
+        return None
+    base = path.parent
+
+    def data_or_file(obj: dict[str, Any], key: str) -> bytes | None:
+        if obj.get(f"{key}-data"):
+            return base64.b64decode(obj[f"{key}-data"])
+        if obj.get(key):
+            f = Path(os.path.expanduser(obj[key]))
+            return (f if f.is_absolute() else base / f).read_bytes()
+        return None
+
+    try:
+        ca = data_or_file(cluster, "certificate-authority")
+        cert = data_or_file(user, "client-certificate")
+        key = data_or_file(user, "client-key")
+        token = user.get("token")
+        token_file = user.get("tokenFile")
+    except (OSError, ValueError):
+        return None
+    verify = not cluster.get("insecure-skip-tls-verify", False)
+    pool = _pool(ca.decode() if ca else None, verify, cert, key)
+
+    def auth() -> dict[str, str]:
+        if token:
+            return {"Authorization": f"Bearer {token}"}
+        if token_file:  # re-read each time: projected tokens rotate
+            tf = Path(os.path.expanduser(token_file))
+            return {"Authorization": "Bearer " + (tf if tf.is_absolute() else base / tf).read_text().strip()}
+        return {}
+
+    return Kube(pool, cluster["server"], auth, context=name, timeout=timeout,
+                ca_pem=ca.decode() if ca else None, verify=verify, closer=pool.clear)

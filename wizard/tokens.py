@@ -371,16 +371,7 @@ def external_credentials(answers: Answers, kube: Kube, config_template: str | No
 
 def verify_external(kube: Kube, answers: Answers, token: str) -> tuple[bool, str]:
     """Does the bearer token authenticate and allow creating job pods in the jobs namespace?"""
-    from kubernetes import client as k8s_client
-
-    src = kube._api.configuration
-    conf = k8s_client.Configuration()
-    conf.host = src.host
-    conf.ssl_ca_cert = src.ssl_ca_cert
-    conf.verify_ssl = src.verify_ssl
-    conf.api_key = {"authorization": f"Bearer {token}"}
-    conf.retries = False
-    probe = Kube(k8s_client.ApiClient(configuration=conf), None, kube.timeout)
+    probe = kube.with_token(token)
     try:
         allowed, reason = probe.access_review(verb="create", resource="pods",
                                               namespace=answers.cluster.jobs_namespace)
@@ -440,13 +431,7 @@ def _unregister_warning(out: TokenOutcome, token: str, values: dict[str, Any] | 
 
 
 def _cluster_ca(kube: Kube) -> str | None:
-    path = getattr(kube._api.configuration, "ssl_ca_cert", None)
-    if not path:
-        return None
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError:
-        return None
+    return kube.ca_pem
 
 
 def _jwt_claims(token: str) -> dict[str, Any]:
