@@ -308,7 +308,7 @@ def run_specs(specs: Sequence[CheckSpec], answers: Answers, *, kubeconfig: str |
                 except Exception:  # a UI callback must not break the run
                     pass
 
-    pool = _DaemonPool(max_workers=min(48, max(4, len(plan))), thread_name_prefix="check")
+    pool = _DaemonPool(max_workers=min(160, max(4, len(plan))), thread_name_prefix="check")  # mostly I/O waits
     pending: dict[cf.Future, tuple[_Bound, float]] = {}
     waiting = [b for b in plan]
     try:

@@ -65,6 +65,11 @@ def _ctx_verified(roots: list[Any]) -> ssl.SSLContext:
     return c
 
 
+REGISTRY_TIMEOUT = 2.0
+"""Per-step network timeout for registry probes: a registry answers a TLS handshake and /v2/ in
+milliseconds; one that has not answered in 2 s is reported as unreachable."""
+
+
 def _pool(p: Probe, *, verify: bool, timeout: float, connect_to: str | None) -> urllib3.HTTPConnectionPool:
     tmo = urllib3.Timeout(connect=timeout, read=timeout)
     dial = connect_to or p.host
@@ -136,14 +141,14 @@ def probe(ctx: CheckContext, index: int) -> Probe:
                 p.ca_faults = tlsinfo.ca_bundle_faults(p.roots, None, f"registries[{index}].ca_file")
         if reg.scheme == "https":
             try:
-                chain = tlsinfo.fetch_chain(host, port, timeout=ctx.t(3.0), connect_to=connect_to)
+                chain = tlsinfo.fetch_chain(host, port, timeout=ctx.t(REGISTRY_TIMEOUT), connect_to=connect_to)
                 p.verdict = tlsinfo.verify(chain, host, extra_roots=p.roots, port=port)
             except tlsinfo.FetchError as exc:
                 p.error_kind, p.error = exc.kind, exc.message
                 p.speaks_http = "plain HTTP" in exc.message
                 return p
         try:
-            pool = _pool(p, verify=False, timeout=ctx.t(3.0), connect_to=connect_to)
+            pool = _pool(p, verify=False, timeout=ctx.t(REGISTRY_TIMEOUT), connect_to=connect_to)
             resp = _get(pool, "/v2/", {}, _host_header(p))
             pool.close()
             p.status = resp.status
@@ -240,13 +245,13 @@ def check_auth(ctx: CheckContext):
     scheme, params = _parse_challenge(p.challenge)
     basic = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
     connect_to = ctx.alias_ip(p.host, "jobs")
-    pool = _pool(p, verify=True, timeout=ctx.t(3.0), connect_to=connect_to)
+    pool = _pool(p, verify=True, timeout=ctx.t(REGISTRY_TIMEOUT), connect_to=connect_to)
     try:
         if scheme == "bearer":
             realm = params.get("realm", "")
             q = {k: params[k] for k in ("service", "scope") if k in params}
             sslctx = _ctx_verified(p.roots)
-            http = urllib3.PoolManager(ssl_context=sslctx, timeout=urllib3.Timeout(ctx.t(3.0)), retries=False)
+            http = urllib3.PoolManager(ssl_context=sslctx, timeout=urllib3.Timeout(ctx.t(REGISTRY_TIMEOUT)), retries=False)
             tr = http.request("GET", realm + ("?" + urlencode(q) if q else ""), headers={"Authorization": basic})
             if tr.status in (401, 403):
                 return ctx.fail(f"the token service ({urlsplit(realm).netloc}) rejects the credentials of "
