@@ -604,7 +604,7 @@ def _external_script(a: Answers, files: dict[str, str]) -> str:
         'cd "$(dirname "$0")"',
         f"dir={EXTERNAL_DIR}",
         'install -d -m 0700 "$dir" "$dir/certs"',
-        f'[ -f "$dir/config.toml" ] || install -m 0600 ../config.toml "$dir/config.toml"',
+        '[ -f "$dir/config.toml" ] || install -m 0600 ../config.toml "$dir/config.toml"',
         "install -m 0644 ../config.template.toml \"$dir/config.template.toml\"",
         "install -m 0644 kubeconfig \"$dir/kubeconfig\"",
         "install -D -m 0644 gitlab-runner.service.d/kubeconfig.conf "
@@ -807,8 +807,8 @@ def build_next_steps(a: Answers, rendered_files: dict[str, str], *, ca_pem: str 
                 f"helm upgrade --install {r.release_name} {CHART_NAME} --version {r.chart_version} "
                 f"--namespace {rns}{kube} -f values.yaml"),
              "",
-             f"`values.yaml` sets `rbac.create: false` and `serviceAccount.create: false`: the wizard's own "
-             "minimal Role and ServiceAccount from step {manifests_step} are used instead of the chart's wildcard Role.")
+             "`values.yaml` sets `rbac.create: false` and `serviceAccount.create: false`: the wizard's own "
+             f"minimal Role and ServiceAccount from step {manifests_step} are used instead of the chart's wildcard Role.")
         body = [sh(f"{kubectl} -n {rns} rollout status deploy/{names.deployment(a)} --timeout=5m",
                    f"{kubectl} -n {rns} logs deploy/{names.deployment(a)} --tail=30")]
         body += ["", "The log should show `Runner registered successfully` and then `Checking for jobs`; "

@@ -72,7 +72,7 @@ MAX_EVIDENCE_CHARS = 600
 # Redaction
 # --------------------------------------------------------------------------------------
 
-from ..logsafe import REDACTED, redact  # noqa: E402  (one redaction table for the whole project)
+from ..logsafe import redact  # noqa: E402  (one redaction table for the whole project)
 
 
 # --------------------------------------------------------------------------------------

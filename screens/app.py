@@ -1,0 +1,168 @@
+"""The full-screen wizard: ``WizardApp``, its factory and the ``tui`` command.
+
+A driver worker walks the steps of :mod:`wizard.steps` in order, pushing one
+screen per step and waiting for it to be dismissed with Back / Next. Screens share
+one :class:`~screens.services.WizardState`, so nothing typed is lost when moving
+between them; the outside world comes in through :class:`~screens.services.Services`.
+
+Start-up stays light: step modules are imported when first shown, and nothing here
+imports kubernetes, python-gitlab or cryptography.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from wizard import steps as st
+
+from .dialogs import ConfirmQuitDialog
+from .paths import asset
+from .services import Services, WizardState
+from .step import Nav, StepScreen
+
+if TYPE_CHECKING:
+    from wizard.answers import Answers
+
+SCREENS_BY_STEP: dict[str, tuple[str, str]] = {
+    "cluster": ("screens.cluster", "ClusterScreen"),
+    "gitlab": ("screens.gitlab_url", "GitLabUrlScreen"),
+    "token": ("screens.token", "TokenScreen"),
+    "namespaces": ("screens.namespaces", "NamespacesScreen"),
+    "host_aliases": ("screens.host_aliases", "HostAliasesScreen"),
+    "registries": ("screens.registries", "RegistriesScreen"),
+    "runner": ("screens.runner_options", "RunnerOptionsScreen"),
+    "review": ("screens.review", "ReviewScreen"),
+    "apply": ("screens.apply", "ApplyScreen"),
+}
+
+
+def screen_class(step_id: str) -> type[StepScreen]:
+    module, name = SCREENS_BY_STEP[step_id]
+    cls: type[StepScreen] = getattr(importlib.import_module(module), name)
+    return cls
+
+
+class WizardApp(App["Answers | None"]):
+    """Installs GitLab Runner on Kubernetes, one checked step at a time."""
+
+    TITLE = "runner-wizard"
+    CSS_PATH = [asset("wizard.tcss")]
+    BINDINGS = [Binding("ctrl+q", "request_quit", "Quit", priority=True)]
+
+    def __init__(self, state: WizardState, services: Services, *, start: str = "cluster",
+                 recover: bool = False) -> None:
+        super().__init__()
+        self.state = state
+        self.services = services
+        self.start_step = start
+        self.recover = recover
+        self.current_step: str | None = None
+
+    def on_mount(self) -> None:
+        self._drive()
+        if self.recover:
+            self.call_after_refresh(self.action_recover)
+
+    @work(group="driver", exit_on_error=True)
+    async def _drive(self) -> None:
+        index = st.STEP_IDS.index(self.start_step)
+        while 0 <= index < len(st.STEP_IDS):
+            step_id = st.STEP_IDS[index]
+            self.current_step = step_id
+            screen = screen_class(step_id)(self.state, self.services)
+            nav: Nav = await self.push_screen_wait(screen)
+            if nav.action == "next":
+                index += 1
+            elif nav.action == "back":
+                index = max(0, index - 1)
+            elif nav.action == "goto" and nav.target in st.STEP_IDS:
+                index = st.STEP_IDS.index(nav.target)
+            else:
+                break
+        try:
+            result = self.state.answers()
+        except Exception:
+            result = None
+        self.exit(result)
+
+    # ------------------------------------------------------------------ quitting
+
+    def action_request_quit(self) -> None:
+        if not self.state.dirty:
+            self.exit(None)
+            return
+        if isinstance(self.screen, ConfirmQuitDialog):
+            return
+        screen = self.screen
+        if isinstance(screen, StepScreen):
+            screen.commit_all()
+        can_save = not any(st.validate_step(self.state.raw, s, self.state.base_dir)
+                           for s in st.FORM_STEP_IDS)
+
+        def decided(choice: str | None) -> None:
+            if choice == "quit":
+                self.exit(None)
+            elif choice == "save":
+                try:
+                    self.state.save()
+                except Exception as exc:
+                    self.notify(f"Not saved: {exc}", severity="error")
+                    return
+                self.exit(self.state.answers())
+
+        self.push_screen(ConfirmQuitDialog(can_save, str(self.state.answers_path)), decided)
+
+    # ------------------------------------------------------------------ recovery hook
+
+    def action_recover(self) -> None:
+        """Open guided recovery (``screens/recover.py``) when it is installed."""
+        try:
+            module = importlib.import_module("screens.recover")
+        except ImportError:
+            self.notify("Recovery mode is not available yet in this version; use "
+                        "runner-wizard diagnose from a shell.", title="Recovery", severity="warning",
+                        timeout=8)
+            return
+        try:
+            answers = self.state.answers()
+        except Exception:
+            answers = None
+        self.push_screen(module.RecoverScreen(kubeconfig=self.state.kubeconfig,
+                                              context=st.get_value(self.state.raw, "cluster.context")
+                                              or self.state.context,
+                                              answers=answers, services=self.services.recover))
+
+
+def make_app(answers: Answers | None = None, *, kubeconfig: str | None = None, context: str | None = None,
+             services: Services | None = None, answers_path: str | Path | None = None,
+             start: str = "cluster", recover: bool = False) -> WizardApp:
+    """Build the wizard. ``services`` injects the check runner, context lister, TLS
+    inspector, resolver, renderer and applier (defaults: the real ones)."""
+    raw = st.initial_raw(answers)
+    if context and not st.get_value(raw, "cluster.context"):
+        st.set_value(raw, "cluster.context", context)
+    path = Path(answers_path) if answers_path else Path("runner-answers.yaml")
+    state = WizardState(raw=raw, answers_path=path, kubeconfig=kubeconfig, context=context)
+    return WizardApp(state, services or Services(), start=start, recover=recover)
+
+
+def command(args: Any, opts: Any) -> int:
+    """``runner-wizard [tui] [--answers FILE] [--recover]``."""
+    answers = None
+    answers_file = getattr(args, "answers", None)
+    if answers_file:
+        from wizard.answers import load
+
+        answers = load(answers_file)  # BadInput -> exit 2 with the field named
+    app = make_app(answers, kubeconfig=opts.kubeconfig, context=opts.context,
+                   answers_path=answers_file or None, recover=bool(getattr(args, "recover", False)))
+    app.run()
+    if app.state.saved_to:
+        print(f"answers saved to {app.state.saved_to}")
+    return 0 if app.return_code in (0, None) else int(app.return_code)

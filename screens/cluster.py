@@ -1,0 +1,73 @@
+"""Step 1: the cluster (kubeconfig context, where the manager runs, node runtime)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.message import Message
+from textual.widgets import Static
+
+from wizard import steps as st
+
+from .step import StepScreen
+from .widgets.fields import FieldRow
+
+
+class ContextsLoaded(Message):
+    def __init__(self, contexts: list[Any], error: str | None = None) -> None:
+        super().__init__()
+        self.contexts = contexts
+        self.error = error
+
+
+class ClusterScreen(StepScreen):
+    """Pick the kubeconfig context; its server is shown so the right cluster is chosen."""
+
+    STEP_ID = "cluster"
+
+    def compose_form(self):  # type: ignore[override]
+        yield from super().compose_form()
+        yield Static("Reading kubeconfig contexts…", id="context-info", classes="info")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._load_contexts()
+
+    @work(thread=True, exclusive=True, group="contexts", exit_on_error=False)
+    def _load_contexts(self) -> None:
+        try:
+            contexts = list(self.services.list_contexts(self.state.kubeconfig))
+            self.post_message(ContextsLoaded(contexts))
+        except Exception as exc:
+            self.post_message(ContextsLoaded([], f"{type(exc).__name__}: {exc}"))
+
+    @on(ContextsLoaded)
+    def _contexts(self, message: ContextsLoaded) -> None:
+        self._contexts_list = message.contexts
+        info = self.query_one("#context-info", Static)
+        if message.error or not message.contexts:
+            info.update(message.error or "No contexts found in the kubeconfig. Pass --kubeconfig PATH "
+                        "or set KUBECONFIG, then restart the wizard.")
+            info.add_class("-warn")
+            return
+        opts = [(f"{c.name}{'  (current)' if c.current else ''}", c.name) for c in message.contexts]
+        row = self.row("cluster.context")
+        row.set_choices(opts, st.get_value(self.state.raw, "cluster.context") or self.state.context)
+        self._describe()
+
+    def field_changed(self, row: FieldRow | None) -> None:
+        if row is not None and row.field.path == "cluster.context":
+            self._describe()
+
+    def _describe(self) -> None:
+        contexts = getattr(self, "_contexts_list", [])
+        chosen = st.get_value(self.state.raw, "cluster.context") or self.state.context
+        ctx = next((c for c in contexts if c.name == chosen), None) or next(
+            (c for c in contexts if c.current), None)
+        info = self.query_one("#context-info", Static)
+        if ctx is None:
+            info.update("")
+            return
+        info.update(f"Context {ctx.name}: cluster {ctx.cluster}, server {ctx.server or '?'}, "
+                    f"user {ctx.user}")

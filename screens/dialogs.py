@@ -1,0 +1,83 @@
+"""Small modal dialogs: yes/no, and quitting with unsaved work."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+
+class YesNoDialog(ModalScreen[bool]):
+    """Ask a question; dismisses with True (yes) or False (no / escape)."""
+
+    BINDINGS = [Binding("escape", "no", "No"), Binding("y", "yes", "Yes", show=False),
+                Binding("n", "no", "No", show=False)]
+
+    def __init__(self, question: str, *, yes: str = "Yes", no: str = "No", title: str = "") -> None:
+        super().__init__(classes="dialog-screen")
+        self.question = question
+        self.yes_label = yes
+        self.no_label = no
+        self.title_text = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            if self.title_text:
+                yield Static(self.title_text, classes="dialog-title")
+            yield Static(self.question, classes="dialog-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.yes_label, id="yes", variant="primary")
+                yield Button(self.no_label, id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed, "#yes")
+    def action_yes(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#no")
+    def action_no(self) -> None:
+        self.dismiss(False)
+
+
+class ConfirmQuitDialog(ModalScreen[str]):
+    """Leaving with unsaved answers: dismisses with ``"save"``, ``"quit"`` or ``"stay"``."""
+
+    BINDINGS = [Binding("escape", "stay", "Stay")]
+
+    def __init__(self, can_save: bool, answers_path: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self.can_save = can_save
+        self.answers_path = answers_path
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("Unsaved answers", classes="dialog-title")
+            text = "Your answers have not been saved. Quitting now loses them."
+            if self.can_save:
+                text += f"\nSave them to {self.answers_path} first?"
+            yield Static(text, classes="dialog-text")
+            with Horizontal(classes="dialog-buttons"):
+                if self.can_save:
+                    yield Button("Save and quit", id="save", variant="primary")
+                yield Button("Quit without saving", id="quit", variant="error")
+                yield Button("Stay", id="stay")
+
+    def on_mount(self) -> None:
+        self.query_one("#stay", Button).focus()
+
+    @on(Button.Pressed, "#save")
+    def _save(self) -> None:
+        self.dismiss("save")
+
+    @on(Button.Pressed, "#quit")
+    def _quit(self) -> None:
+        self.dismiss("quit")
+
+    @on(Button.Pressed, "#stay")
+    def action_stay(self) -> None:
+        self.dismiss("stay")

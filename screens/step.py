@@ -1,0 +1,391 @@
+"""The screen every wizard step is built on.
+
+It lays out the step's fields from :mod:`wizard.steps` (so the Textual screens, the
+line prompts and headless replay share one definition), keeps every change in the
+shared :class:`~screens.services.WizardState` (Back and Next never lose input),
+validates syntax with the step's validators, and runs the step's live checks in a
+thread worker whenever a field is left or F5 is pressed. Subclasses add what is
+particular to a step (the certificate panel, DNS results...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Static
+from textual.worker import get_current_worker
+
+from wizard import steps as st
+from wizard.errors import BadInput
+from wizard.results import Result, Status
+
+from .dialogs import YesNoDialog
+from .services import Services, WizardState
+from .widgets.checklist import Checklist
+from .widgets.fields import FieldRow, RecordsEditor, widget_id
+
+
+@dataclass(frozen=True)
+class Nav:
+    """How a step screen was left: ``next``, ``back``, ``goto`` (with ``target``) or ``done``."""
+
+    action: str
+    target: str | None = None
+
+
+class CheckResultArrived(Message):
+    """One live-check result, posted from the check worker."""
+
+    def __init__(self, run: int, result: Result) -> None:
+        super().__init__()
+        self.run = run
+        self.result = result
+
+
+class ChecksFinished(Message):
+    def __init__(self, run: int, results: list[Result]) -> None:
+        super().__init__()
+        self.run = run
+        self.results = results
+
+
+SHORT_TITLES = {"cluster": "Cluster", "gitlab": "GitLab", "token": "Token", "namespaces": "Namespaces",
+                "host_aliases": "Aliases", "registries": "Registries", "runner": "Runner",
+                "review": "Review", "apply": "Apply"}
+
+
+class StepBar(Static):
+    """The row of step names with the current one highlighted."""
+
+    def __init__(self, current: str) -> None:
+        super().__init__(id="stepbar")
+        self.current = current
+
+    def on_mount(self) -> None:
+        text = Text()
+        for i, s in enumerate(st.STEPS, 1):
+            current = s.id == self.current
+            text.append(f" {i} {SHORT_TITLES.get(s.id, s.title)} ",
+                        style="bold reverse" if current else ("" if i < self._index + 1 else "dim"))
+        self.update(text)
+
+    @property
+    def _index(self) -> int:
+        return st.STEP_IDS.index(self.current)
+
+
+class StepScreen(Screen[Nav]):
+    """A wizard step: form on the left, help and live checks on the right."""
+
+    STEP_ID: ClassVar[str] = ""
+    BINDINGS = [
+        Binding("ctrl+n", "next", "Next"),
+        Binding("ctrl+b", "back", "Back"),
+        Binding("f5", "check", "Check"),
+        Binding("f1", "toggle_help", "Help"),
+    ]
+
+    def __init__(self, state: WizardState, services: Services) -> None:
+        super().__init__(id=f"step-{self.STEP_ID}", classes="step")
+        self.state = state
+        self.services = services
+        self.step = st.step(self.STEP_ID)
+        self._run = 0
+        self.last_results: list[Result] | None = None
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield StepBar(self.STEP_ID)
+        with Horizontal(id="body"):
+            with VerticalScroll(id="form"):
+                yield Static(self.step.title, classes="step-title")
+                yield from self.compose_form()
+            with Vertical(id="side"):
+                help_box = Static(self.help_text(), id="help")
+                help_box.border_title = "Why this matters"
+                yield help_box
+                checklist = Checklist(id="checklist")
+                checklist.display = bool(self.step.checks)
+                yield checklist
+        with Horizontal(id="nav"):
+            yield Button("◀ Back", id="back", disabled=self.STEP_ID == st.STEP_IDS[0])
+            yield Static("", id="status")
+            if self.step.checks:
+                yield Button("Check", id="check")
+            yield Button(self.next_label(), id="next", variant="primary")
+        yield Footer()
+
+    def next_label(self) -> str:
+        return "Next ▶"
+
+    def help_text(self) -> str:
+        return self.step.help
+
+    def compose_form(self) -> ComposeResult:
+        """One row per field of the step (records get an editor)."""
+        for f in self.step.fields:
+            yield self.make_field(f)
+
+    def make_field(self, f: st.Field) -> Widget:
+        raw = self.state.raw
+        if f.kind == "records":
+            editor = RecordsEditor(f, st.get_value(raw, f.path) or [], self.state.drafts,
+                                   add_label=self.add_label(f))
+            return editor
+        row = FieldRow(f, st.field_value(raw, f), draft=self.state.drafts.get(f.path),
+                       secret_how=self._secret_how(f.path))
+        row.display = f.active(raw)
+        return row
+
+    def add_label(self, f: st.Field) -> str:
+        return "Add"
+
+    def _secret_how(self, path: str) -> str:
+        ref = st.get_value(self.state.raw, path)
+        return "env" if isinstance(ref, str) and ref.startswith("env:") else "file"
+
+    def on_mount(self) -> None:
+        self.state.visited.add(self.STEP_ID)
+        rows = self.query(FieldRow)
+        for row in rows:
+            if row.display:
+                controls = row.query("#control")
+                if controls:
+                    controls.first().focus()
+                break
+
+    # ------------------------------------------------------------------ state
+
+    def commit_row(self, row: FieldRow) -> None:
+        """Copy one row's value into the shared state."""
+        f = row.field
+        if f.kind in ("secret-ref", "secret-value"):
+            value = self._secret_value(row)
+        else:
+            value = row.read()
+        before = st.field_value(self.state.raw, f)
+        if before != value:
+            st.set_field(self.state.raw, f, value)
+            self.state.changed()
+
+    def _secret_value(self, row: FieldRow) -> str | None:
+        text = row.secret_text or ""
+        path = row.path
+        if not text:
+            self.state.drafts.pop(path, None)
+            row.show_draft_choice(False)
+            return None
+        if st.is_reference(text):
+            self.state.drafts.pop(path, None)
+            row.show_draft_choice(False)
+            return text
+        if self.state.drafts.get(path) != text:
+            self.state.drafts[path] = text
+            self.state.changed()
+        row.show_draft_choice(True)
+        return st.secret_reference(path, row.secret_how)
+
+    def commit_records(self, editor: RecordsEditor) -> None:
+        records = editor.read()
+        for row in editor.query(FieldRow):
+            if row.field.kind in ("secret-ref", "secret-value"):
+                idx = int(row.path.split("[", 1)[1].split("]", 1)[0])
+                if idx < len(records):
+                    records[idx][row.field.path] = self._secret_value(row)
+        # drop drafts of records that were removed
+        for path in list(self.state.drafts):
+            if path.startswith(editor.field.path + "["):
+                idx = int(path.split("[", 1)[1].split("]", 1)[0])
+                if idx >= len(records):
+                    del self.state.drafts[path]
+        if st.get_value(self.state.raw, editor.field.path) != records:
+            st.set_value(self.state.raw, editor.field.path, records)
+            self.state.changed()
+
+    def commit_all(self) -> None:
+        for editor in self.query(RecordsEditor):
+            self.commit_records(editor)
+        for row in self.query(FieldRow):
+            if row.path == row.field.path:
+                self.commit_row(row)
+
+    def refresh_visibility(self) -> None:
+        for row in self.query(FieldRow):
+            if row.path == row.field.path:
+                row.display = row.field.active(self.state.raw)
+
+    @on(FieldRow.Edited)
+    def _field_edited(self, event: FieldRow.Edited) -> None:
+        row = event.row
+        if row.path == row.field.path:
+            self.commit_row(row)
+        else:
+            editor = row.query_ancestor(RecordsEditor)
+            self.commit_records(editor)
+        self.refresh_visibility()
+        self.field_changed(row)
+
+    @on(RecordsEditor.Changed)
+    def _records_changed(self, event: RecordsEditor.Changed) -> None:
+        self.commit_records(event.editor)
+        self.field_changed(None)
+
+    def field_changed(self, row: FieldRow | None) -> None:
+        """Hook: a value changed."""
+
+    @on(FieldRow.Left)
+    def _field_left(self, event: FieldRow.Left) -> None:
+        self.commit_all()
+        if self.step.checks and not self.validate(show=False):
+            self.run_checks()
+
+    # ------------------------------------------------------------------ validation
+
+    def validate(self, show: bool = True) -> dict[str, str]:
+        """Syntax and cross-field problems of this step; shown beside the fields."""
+        errors = st.validate_step(self.state.raw, self.STEP_ID, base_dir=self.state.base_dir)
+        if show:
+            self.show_errors(errors)
+        return errors
+
+    def show_errors(self, errors: dict[str, str]) -> None:
+        unplaced: list[str] = []
+        rows = {row.path: row for row in self.query(FieldRow)}
+        for path, row in rows.items():
+            row.show_error(errors.get(path))
+        for path, msg in errors.items():
+            if path not in rows or not rows[path].display:
+                unplaced.append(f"{path}: {msg}")
+        status = self.query_one("#status", Static)
+        if errors:
+            n = len(errors)
+            status.update(Text(f"{n} field{'s' if n > 1 else ''} need{'' if n > 1 else 's'} attention"
+                               + (f" · {unplaced[0]}" if unplaced else ""), style="bold red"))
+            status.add_class("-error")
+        else:
+            status.update("")
+            status.remove_class("-error")
+
+    # ------------------------------------------------------------------ live checks
+
+    def run_checks(self) -> None:
+        """Start this step's checks in the background (a newer run cancels an older one)."""
+        checklist = self.query_one(Checklist)
+        try:
+            answers = self.state.answers(for_checks=True)
+        except BadInput as exc:
+            mine = [e for e in exc.errors if st.step_of(e.path) == self.STEP_ID]
+            others = [e for e in exc.errors if e not in mine]
+            if mine:
+                self.show_errors({e.path: e.message for e in mine})
+                checklist.show_idle("Fix the highlighted fields to run the checks.")
+            else:
+                first = others[0]
+                where = st.step_of(first.path) or "an earlier step"
+                checklist.show_idle(f"Checks wait for {where}: {first}")
+            return
+        self._run += 1
+        checklist.start(self.step.title.lower())
+        self._check_worker(answers, self._run, list(self.step.checks))
+
+    @work(thread=True, exclusive=True, group="checks", exit_on_error=False)
+    def _check_worker(self, answers: Any, run: int, check_steps: list[str]) -> None:
+        worker = get_current_worker()
+
+        def on_result(result: Result) -> None:
+            if not worker.is_cancelled:
+                self.post_message(CheckResultArrived(run, result))
+
+        try:
+            results = self.services.run_checks(
+                answers, kubeconfig=self.state.kubeconfig,
+                context=st.get_value(self.state.raw, "cluster.context") or self.state.context,
+                steps=check_steps, on_result=on_result)
+        except Exception as exc:  # a broken check must not take the screen down
+            results = [Result("wizard.checks", "wizard", Status.FAIL, "The checks could not run",
+                              detail=f"{type(exc).__name__}: {exc}",
+                              fix="see the log file (--log-file) and report it; you can continue without checks")]
+        if not worker.is_cancelled:
+            self.post_message(ChecksFinished(run, list(results)))
+
+    @on(CheckResultArrived)
+    def _check_result(self, message: CheckResultArrived) -> None:
+        if message.run == self._run:
+            self.query_one(Checklist).add_result(message.result)
+
+    @on(ChecksFinished)
+    def _checks_finished(self, message: ChecksFinished) -> None:
+        if message.run == self._run:
+            self.last_results = message.results
+            self.query_one(Checklist).finish(message.results)
+            self.checks_finished(message.results)
+
+    def checks_finished(self, results: list[Result]) -> None:
+        """Hook: a check run completed."""
+
+    # ------------------------------------------------------------------ actions
+
+    def action_check(self) -> None:
+        self.commit_all()
+        if self.validate():
+            self.query_one(Checklist).show_idle("Fix the highlighted fields to run the checks.")
+            return
+        if self.step.checks:
+            self.run_checks()
+
+    def action_toggle_help(self) -> None:
+        help_box = self.query_one("#help")
+        help_box.display = not help_box.display
+
+    def action_back(self) -> None:
+        self.commit_all()
+        self.dismiss(Nav("back"))
+
+    def action_next(self) -> None:
+        self.commit_all()
+        errors = self.validate()
+        if errors:
+            for row in self.query(FieldRow):
+                if row.path in errors and row.display:
+                    controls = row.query("#control")
+                    if controls:
+                        controls.first().focus()
+                    break
+            return
+        failed = self.query_one(Checklist).failed
+        if failed:
+            def answer(go_on: bool | None) -> None:
+                if go_on:
+                    self.dismiss(Nav("next"))
+            n = len(failed)
+            self.app.push_screen(YesNoDialog(
+                f"{n} check{'s' if n > 1 else ''} failed: {failed[0].title}.\n"
+                "Continue anyway? You can fix it later and re-run the checks on the review step.",
+                yes="Continue", no="Stay"), answer)
+            return
+        self.dismiss(Nav("next"))
+
+    @on(Button.Pressed, "#next")
+    def _next_pressed(self) -> None:
+        self.action_next()
+
+    @on(Button.Pressed, "#back")
+    def _back_pressed(self) -> None:
+        self.action_back()
+
+    @on(Button.Pressed, "#check")
+    def _check_pressed(self) -> None:
+        self.action_check()
+
+    def row(self, path: str) -> FieldRow:
+        return self.query_one(f"#{widget_id(path)}", FieldRow)
