@@ -377,7 +377,7 @@ def _pool(ca_pem: str | None, verify: bool, cert_pem: bytes | None, key_pem: byt
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
             ctx.load_cert_chain(str(cp), str(kp))
-    return urllib3.PoolManager(num_pools=4, maxsize=32, block=False, ssl_context=ctx, retries=False)
+    return urllib3.PoolManager(num_pools=4, maxsize=8, block=True, ssl_context=ctx, retries=False)
 
 
 def _light_connect(path: Path, context: str | None, timeout: float) -> Kube | None:
