@@ -41,13 +41,8 @@ if TYPE_CHECKING:
 MAX_EVIDENCE = 5
 
 
-def redact(text: str) -> str:
-    return logmod.redact(_redact_base(text))
-
-
-def _slug(value: str) -> str:
-    s = re.sub(r"[^A-Za-z0-9_.-]+", "-", value).strip("-.").lower()
-    return s[:60] or "x"
+redact = _redact_base
+_slug = logmod.slug  # one id-suffix rule for log findings and object findings
 
 
 # --------------------------------------------------------------------------- findings

@@ -1055,7 +1055,8 @@ def _fill(template: str, groups: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: groups.get(m.group(1)) or f"<{m.group(1)}>", template)
 
 
-def _slug(value: str) -> str:
+def slug(value: str) -> str:
+    """A stable, readable id suffix from any value."""
     s = re.sub(r"[^A-Za-z0-9_.-]+", "-", value).strip("-.").lower()
     return s[:60] or "x"
 
@@ -1105,7 +1106,7 @@ class Finding:
             if self.groups.get(k)
         ]
         if vals:
-            rid += "." + ".".join(_slug(v) for v in vals)
+            rid += "." + ".".join(slug(v) for v in vals)
         return rid
 
     def to_result(self) -> Result:
