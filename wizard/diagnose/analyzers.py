@@ -132,6 +132,17 @@ class Context:
     def claim(self, hit: LogHit) -> None:
         self.consumed.add(id(hit))
 
+    def absorb(self, finding: Finding, *catalogs: str, match: Callable[[LogHit], bool] | None = None,
+               origin: str | None = None) -> None:
+        """Claim the unclaimed log hits of ``catalogs`` that ``match``, as evidence for ``finding``.
+        ``origin`` (e.g. "cluster+logs") marks a finding the logs corroborate."""
+        for hit in self.hits_for(*catalogs):
+            if match is None or match(hit):
+                self.claim(hit)
+                finding.add_evidence(*hit.evidence())
+                if origin:
+                    finding.origin = origin
+
     def can(self, sa_ns: str, sa: str, namespace: str, resource: str, verb: str) -> bool | None:
         """Is ``system:serviceaccount:<sa_ns>:<sa>`` allowed ``verb resource`` in ``namespace`` now?"""
         st = self.state
@@ -324,10 +335,7 @@ def analyze_e01(ctx: Context) -> list[Finding]:
                 fix_id="values.rbac" if _release_is_helm(st) else None,
             )
             _absorb_rbac(ctx, f, ("E01", "E11", "E17"), set(req))
-            for hit in ctx.hits_for("E01"):
-                if hit.groups.get("ns") == st.namespace:
-                    ctx.claim(hit)
-                    f.add_evidence(*hit.evidence())
+            ctx.absorb(f, "E01", match=lambda hit: hit.groups.get("ns") == st.namespace)
             out.append(f)
     return out + route(ctx, "E01", _sar_confirm)
 
@@ -449,11 +457,7 @@ def analyze_e03(ctx: Context) -> list[Finding]:
              f"Secret {st.jobs_namespace}/{name}: not found"],
             fix_id="secret.copy" if source else None,
             fix_args={"name": name, "from": st.namespace, "to": st.jobs_namespace})
-        for hit in ctx.hits_for("E15"):
-            if hit.groups.get("secret") == name:
-                ctx.claim(hit)
-                f.add_evidence(*hit.evidence())
-                f.origin = "cluster+logs"
+        ctx.absorb(f, "E15", match=lambda hit: hit.groups.get("secret") == name, origin="cluster+logs")
         out.append(f)
     # FailedMount of a CA Secret that is there now: resolved.
     for hit in ctx.hits_for("E15"):
@@ -509,9 +513,7 @@ def analyze_e13(ctx: Context) -> list[Finding]:
                         "GitLab reserves: " + ", ".join(keys),
                         "Remove " + ", ".join(keys) + " from the values and set them on the runner in GitLab.",
                         [f"values: {k}" for k in keys])
-            for hit in ctx.hits_for("E13"):
-                ctx.claim(hit)
-                f.add_evidence(*hit.evidence())
+            ctx.absorb(f, "E13")
             out.append(f)
     return out + route(ctx, "E13")
 
@@ -532,10 +534,7 @@ def analyze_e32(ctx: Context) -> list[Finding]:
                             "whitespace (kubectl create secret generic ... --from-literal, or echo -n | base64).",
                             [f"Secret {st.namespace}/{tok} key {k}: value has leading/trailing whitespace" for k in bad],
                             fix_id="secret.strip", fix_args={"namespace": st.namespace, "name": tok, "keys": bad})
-                for hit in ctx.hits_for("E32"):
-                    ctx.claim(hit)
-                    f.add_evidence(*hit.evidence())
-                    f.origin = "cluster+logs"
+                ctx.absorb(f, "E32", origin="cluster+logs")
                 out.append(f)
 
     def confirm(c: Context, hit: LogHit) -> Verdict:
@@ -587,11 +586,8 @@ def analyze_e15(ctx: Context) -> list[Finding]:
                                 [f"Secret {st.namespace}/{name}: keys {', '.join(sorted(info.keys)) or '(none)'}"],
                                 fix_id="secret.add-key" if other in info.keys else None,
                                 fix_args={"namespace": st.namespace, "name": name, "key": key})
-                    for hit in ctx.hits_for("E15"):
-                        if hit.groups.get("key") == key:
-                            ctx.claim(hit)
-                            f.add_evidence(*hit.evidence())
-                            f.origin = "cluster+logs"
+                    ctx.absorb(f, "E15", match=lambda hit, key=key: hit.groups.get("key") == key,
+                               origin="cluster+logs")
                     out.append(f)
 
     def confirm(c: Context, hit: LogHit) -> Verdict:
@@ -625,11 +621,7 @@ def analyze_e15(ctx: Context) -> list[Finding]:
 
 
 def _absorb_secret(ctx: Context, f: Finding, name: str) -> None:
-    for hit in ctx.hits_for("E15"):
-        if hit.groups.get("secret") == name:
-            ctx.claim(hit)
-            f.add_evidence(*hit.evidence())
-            f.origin = "cluster+logs"
+    ctx.absorb(f, "E15", match=lambda hit: hit.groups.get("secret") == name, origin="cluster+logs")
 
 
 def analyze_e16(ctx: Context) -> list[Finding]:
@@ -674,12 +666,8 @@ def analyze_e16(ctx: Context) -> list[Finding]:
 
 
 def _absorb_sa(ctx: Context, f: Finding, sa: str) -> None:
-    for hit in ctx.hits_for("E16"):
-        g = hit.groups
-        if sa in (g.get("sa"), g.get("sa2"), (g.get("sa3") or "").split("/")[-1]):
-            ctx.claim(hit)
-            f.add_evidence(*hit.evidence())
-            f.origin = "cluster+logs"
+    ctx.absorb(f, "E16", origin="cluster+logs", match=lambda hit: sa in (
+        hit.groups.get("sa"), hit.groups.get("sa2"), (hit.groups.get("sa3") or "").split("/")[-1]))
 
 
 # --------------------------------------------------------------------------- job pod placement and images
@@ -703,11 +691,9 @@ def analyze_e08(ctx: Context) -> list[Finding]:
                         [f"values hostAliases: {a.get('ip')} {', '.join(a.get('hostnames') or [])}" for a in missing]
                         + [f"{st.config_source}: no [[runners.kubernetes.host_aliases]] for {host}"],
                         fix_id="values.host-aliases" if _release_is_helm(st) else None)
-            for hit in ctx.hits_for("E08", "E36"):
-                if hit.groups.get("hostname") in {h for a in missing for h in a.get("hostnames") or []}:
-                    ctx.claim(hit)
-                    f.add_evidence(*hit.evidence())
-                    f.origin = "cluster+logs"
+            names = {h for a in missing for h in a.get("hostnames") or []}
+            ctx.absorb(f, "E08", "E36", match=lambda hit: hit.groups.get("hostname") in names,
+                       origin="cluster+logs")
             out.append(f)
 
     def confirm(c: Context, hit: LogHit) -> Verdict:
@@ -768,10 +754,7 @@ def analyze_images(ctx: Context) -> list[Finding]:
                             "remove it from image_pull_secrets.",
                             [f"{st.config_source}: image_pull_secrets includes \"{name}\"",
                              f"Secret {st.jobs_namespace}/{name}: not found"])
-                for hit in ctx.hits_for("E21"):
-                    if hit.groups.get("s") == name:
-                        ctx.claim(hit)
-                        f.add_evidence(*hit.evidence())
+                ctx.absorb(f, "E21", match=lambda hit, name=name: hit.groups.get("s") == name)
                 out.append(f)
     for cat in ("E09", "E21", "E22", "E23"):
         out += route(ctx, cat, _event_is_live)
@@ -817,9 +800,7 @@ def analyze_e25(ctx: Context) -> list[Finding]:
                         [f"{st.config_source}: [[runners.kubernetes.volumes.host_path]] "
                          f"host_path = \"{paths[0].get('host_path') or paths[0].get('mount_path')}\""]
                         + [f"node {n['name']}: {n['runtime']}" for n in no_docker[:3]])
-            for hit in ctx.hits_for("E25"):
-                ctx.claim(hit)
-                f.add_evidence(*hit.evidence())
+            ctx.absorb(f, "E25")
             out.append(f)
     return out + route(ctx, "E25", _event_is_live)
 
