@@ -1,0 +1,124 @@
+"""Reading what users hand us, safely: regular files of bounded size, text that is UTF-8.
+
+Every read of a user-named file (answers file, ``file:`` secret, CA bundle, saved log)
+goes through :func:`read_regular`: a FIFO, a device or a directory is refused without
+blocking (opened with ``O_NONBLOCK`` and checked with ``fstat`` on the open descriptor),
+and at most ``limit`` bytes are read. :func:`check_text` rejects characters that have no
+place in a configuration value (control characters, bidirectional overrides, NUL).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import unicodedata
+from pathlib import Path
+
+from .errors import BadInput, FieldError
+
+ANSWERS_LIMIT = 1 << 20        # 1 MiB: a real answers file is a few KiB
+SECRET_LIMIT = 64 << 10        # 64 KiB: tokens and passwords are short
+CA_LIMIT = 4 << 20             # 4 MiB: a large CA bundle is ~250 KiB
+LOG_LIMIT = 32 << 20           # 32 MiB per saved log given to diagnose
+
+# Format characters that reorder or hide text (Trojan Source) and invisible separators.
+_BIDI = frozenset("\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                  "\u2060\u2066\u2067\u2068\u2069\ufeff\u2028\u2029")
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.0f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n}"  # pragma: no cover
+
+
+def read_regular(path: str | os.PathLike[str], *, limit: int, field: str, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; BadInput naming ``field`` otherwise.
+
+    Never blocks on a FIFO or device and never reads more than ``limit + 1`` bytes.
+    """
+    p = Path(path)
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise BadInput([FieldError(field, f"cannot read {what} {p}: {exc.strerror or exc}; "
+                                          "fix the path or create the file")]) from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise BadInput([FieldError(field, f"{p} is a directory; give the path of a {what}")])
+        if not stat.S_ISREG(st.st_mode):
+            raise BadInput([FieldError(field, f"{p} is not a regular file (a pipe, socket or device); "
+                                              f"give the path of a {what}")])
+        if st.st_size > limit:
+            raise BadInput([FieldError(field, f"{p} is {_size(st.st_size)}; a {what} has at most "
+                                              f"{_size(limit)}. Is this the right file?")])
+        chunks: list[bytes] = []
+        total = 0
+        while total <= limit:
+            try:
+                chunk = os.read(fd, min(1 << 16, limit + 1 - total))
+            except BlockingIOError:  # pragma: no cover - regular files never block
+                break
+            except OSError as exc:
+                raise BadInput([FieldError(field, f"cannot read {what} {p}: {exc.strerror or exc}")]) from None
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            raise BadInput([FieldError(field, f"{p} grew past {_size(limit)} while being read; "
+                                              f"a {what} has at most {_size(limit)}")])
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def decode_text(data: bytes, *, field: str, source: str, what: str = "file") -> str:
+    """UTF-8 text (a UTF-8 BOM is allowed and dropped); BadInput naming the byte offset otherwise."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise BadInput([FieldError(field, f"{source} is UTF-16 text; save the {what} as UTF-8")])
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput([FieldError(field, f"{source} is not UTF-8 text (invalid byte at offset {exc.start}); "
+                                          f"save the {what} as UTF-8")]) from None
+    if "\x00" in text:
+        raise BadInput([FieldError(field, f"{source} contains NUL bytes (a binary file?); "
+                                          f"give a text {what}")])
+    return text
+
+
+def bad_char(s: str, *, allow_newlines: bool = False) -> str | None:
+    """A description of the first character that has no place in a value, or None."""
+    for i, ch in enumerate(s):
+        if allow_newlines and ch in "\n\t":
+            continue
+        if ch in _BIDI:
+            return f"an invisible or text-direction character (U+{ord(ch):04X}) at position {i + 1}"
+        cat = unicodedata.category(ch)
+        if cat == "Cc":
+            name = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab", "\x00": "a NUL byte"}.get(
+                ch, f"a control character (U+{ord(ch):04X})")
+            return f"{name} at position {i + 1}"
+        if cat in ("Cs", "Co", "Cn"):
+            return f"an invalid character (U+{ord(ch):04X}) at position {i + 1}"
+    return None
+
+
+def printable(s: str, limit: int = 200) -> str:
+    """``s`` with control and direction characters escaped and its length bounded, for messages."""
+    out = []
+    for ch in s:
+        if ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    text = "".join(out)
+    if len(text) > limit:
+        text = text[:limit] + f"…(+{len(text) - limit} characters)"
+    return text
