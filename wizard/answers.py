@@ -8,6 +8,7 @@ the fix. Secret values are never stored: a secret field holds a reference,
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -20,6 +21,8 @@ from .logsafe import looks_like_secret
 from .safeio import printable
 from . import validate as v
 from .errors import BadInput, FieldError, SecretUnavailable
+
+_log = logging.getLogger("wizard.answers")
 
 RUNNER_TYPES = ("instance_type", "group_type", "project_type")
 JOB_API_ACCESS = ("none", "view")
@@ -403,9 +406,17 @@ class _Parser:
         if val is not None and self.check_files:
             full = Path(os.path.expanduser(val))
             full = full if full.is_absolute() else self.base_dir / full
-            if not full.is_file():
-                self.err(_join(path, key), f'file "{val}" does not exist (relative paths are read from '
+            try:
+                st = full.stat()
+            except (OSError, ValueError):
+                st = None
+            if st is None or not full.is_file():
+                what = "is not a regular file" if st is not None else "does not exist"
+                self.err(_join(path, key), f'file "{val}" {what} (relative paths are read from '
                          f"the answers file's folder, {self.base_dir})")
+            elif st.st_size > safeio.CA_LIMIT:
+                self.err(_join(path, key), f'file "{val}" is {st.st_size} bytes; a PEM bundle has at most '
+                         f"{safeio.CA_LIMIT} bytes. Is this the right file?")
         return val
 
     # ---- sections
@@ -672,6 +683,7 @@ class _Parser:
                     k = (target, name.lower().rstrip("."))
                     if k in where and where[k][1] != h.ip:
                         first, ip = where[k]
+                        where[k] = (first, h.ip)  # one message per host name
                         self.err(f"host_aliases[{i}].hostnames[{j}]",
                                  f'"{name}" is already mapped to {ip} by host_aliases[{first}] for {target}; '
                                  "a host name can have one address: remove one of the entries")
@@ -857,6 +869,9 @@ def load(path: str | os.PathLike[str], *, field_name: str = "--answers") -> Answ
     raw = loads(text, source=str(p))
     answers = parse(raw, base_dir=p.resolve().parent, source=str(p))
     register_secrets(answers)
+    _log.info("read answers file %s (%d bytes): gitlab %s, release %s/%s, %d host alias(es), %d registry(ies)",
+              p, len(data), answers.gitlab.url, answers.cluster.runner_namespace, answers.runner.release_name,
+              len(answers.host_aliases), len(answers.registries))
     return answers
 
 
@@ -869,8 +884,10 @@ def register_secrets(answers: Answers) -> None:
     for path, ref in refs.items():
         try:
             values[path] = ref.resolve(path)
-        except BadInput:
+        except BadInput as exc:
+            _log.info("secret %s (%s): not readable now: %s", path, ref, exc.render())
             continue
+        _log.info("secret %s (%s): read (%d characters)", path, ref, len(values[path]))
     for i, reg in enumerate(answers.registries):
         pw = values.get(f"registries[{i}].password")
         if pw is None:
@@ -977,6 +994,7 @@ def save(a: Answers, path: str | os.PathLike[str]) -> Path:
     tmp = p.with_name(f".{p.name}.tmp")
     tmp.write_text(dumps(a), encoding="utf-8")
     os.replace(tmp, p)
+    _log.info("wrote answers file %s", p)
     return p
 
 

@@ -34,6 +34,10 @@ def _size(n: int) -> str:
     return f"{n}"  # pragma: no cover
 
 
+def _a(what: str) -> str:
+    return ("an " if what[:1].lower() in "aeiou" else "a ") + what
+
+
 def read_regular(path: str | os.PathLike[str], *, limit: int, field: str, what: str = "file") -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes; BadInput naming ``field`` otherwise.
 
@@ -51,9 +55,9 @@ def read_regular(path: str | os.PathLike[str], *, limit: int, field: str, what: 
             raise BadInput([FieldError(field, f"{p} is a directory; give the path of a {what}")])
         if not stat.S_ISREG(st.st_mode):
             raise BadInput([FieldError(field, f"{p} is not a regular file (a pipe, socket or device); "
-                                              f"give the path of a {what}")])
+                                              f"give the path of {_a(what)}")])
         if st.st_size > limit:
-            raise BadInput([FieldError(field, f"{p} is {_size(st.st_size)}; a {what} has at most "
+            raise BadInput([FieldError(field, f"{p} is {_size(st.st_size)}; {_a(what)} has at most "
                                               f"{_size(limit)}. Is this the right file?")])
         chunks: list[bytes] = []
         total = 0
@@ -70,7 +74,7 @@ def read_regular(path: str | os.PathLike[str], *, limit: int, field: str, what: 
             total += len(chunk)
         if total > limit:
             raise BadInput([FieldError(field, f"{p} grew past {_size(limit)} while being read; "
-                                              f"a {what} has at most {_size(limit)}")])
+                                              f"{_a(what)} has at most {_size(limit)}")])
         return b"".join(chunks)
     finally:
         os.close(fd)
@@ -89,7 +93,7 @@ def decode_text(data: bytes, *, field: str, source: str, what: str = "file") -> 
                                           f"save the {what} as UTF-8")]) from None
     if "\x00" in text:
         raise BadInput([FieldError(field, f"{source} contains NUL bytes (a binary file?); "
-                                          f"give a text {what}")])
+                                          f"give a text file")])
     return text
 
 

@@ -137,13 +137,12 @@ def analyze_texts(texts: Sequence[tuple[str, str | None, str]], gitlab_url: str 
 
 
 def read_log_files(paths: Sequence[str]) -> list[tuple[str, str | None, str]]:
+    from wizard.safeio import LOG_LIMIT, read_regular
+
     out = []
     for p in paths:
-        try:
-            text = Path(p).read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise BadInput(f"--log {p}: cannot read: {exc.strerror or exc}") from exc
-        out.append((Path(p).name, None, text))
+        data = read_regular(p, limit=LOG_LIMIT, field="--log", what="saved log")
+        out.append((Path(p).name, None, data.decode("utf-8", errors="replace")))
     return out
 
 
@@ -282,12 +281,20 @@ def command(args: Any, opts: Any) -> int:
 
             try:
                 kube = Kube.connect(opts.kubeconfig, opts.context or (answers.cluster.context if answers else None))
+                kube.version()  # nothing to diagnose without a cluster that answers
             except KubeError as exc:
-                raise WizardError(f"cannot connect to the cluster: {exc}") from exc
+                raise WizardError(f"cannot reach the cluster: {getattr(exc, 'message', exc)}; check the "
+                                  "kubeconfig, the context and the network, then run diagnose again "
+                                  "(saved logs can be analyzed without a cluster: --log FILE)") from exc
         err = sys.stderr
         say = (lambda m: print(f"… {m}", file=err)) if not args.json and sys.stderr.isatty() else None
         diag = diagnose(kube=kube, answers=answers, namespace=args.namespace, release=args.release, logs=texts,
-                        progress=say, cluster=cluster, kubeconfig=opts.kubeconfig, context=opts.context)
+                        progress=_logged(say), cluster=cluster, kubeconfig=opts.kubeconfig, context=opts.context)
+        st = diag.state
+        if st is not None and not st.values_source and st.deployment is None and st.release_ref is None:
+            raise NoRelease(f"release {st.namespace}/{st.release} does not exist (no Helm release secret and no "
+                            f"Deployment {st.fullname}); check --namespace and --release, or list releases with "
+                            "runner-wizard diagnose without them")
         human_out = sys.stderr if args.json else sys.stdout
         printed_initial = applied_any = False
         if args.fix and diag.state is not None and kube is not None:
@@ -307,6 +314,7 @@ def command(args: Any, opts: Any) -> int:
                         ok = True
                     elif interactive:
                         ok = input("apply this fix? [y/N] ").strip().lower() in ("y", "yes")
+                        log.info("asked: apply fix %s? -> %s", getattr(plan, "id", "?"), "yes" if ok else "no")
                     else:
                         print("  (not applied: no terminal to ask; rerun with --yes to apply)", file=human_out)
                         ok = False
@@ -333,6 +341,15 @@ def command(args: Any, opts: Any) -> int:
     finally:
         if kube is not None:
             kube.close()
+
+
+def _logged(say: Progress | None) -> Progress:
+    def progress(message: str) -> None:
+        log.info("diagnose: %s", message)
+        if say is not None:
+            say(message)
+
+    return progress
 
 
 def _env_flag(name: str) -> bool:  # pragma: no cover - helper for manual runs
