@@ -75,6 +75,13 @@ class SecretRef:
             raise _Err(path, "the file path is longer than 4096 characters")
         return cls(kind, target, base_dir)
 
+    @property
+    def shown(self) -> str:
+        """The reference as messages may show it: never a text that looks like the secret itself."""
+        if any(looks_like_secret(part) for part in Path(self.target).parts) or looks_like_secret(self.target):
+            return f"{self.kind}:(not shown: it looks like a secret)"
+        return f"{self.kind}:{self.target}"
+
     def path(self) -> Path:
         p = Path(os.path.expanduser(self.target))
         return p if p.is_absolute() else self.base_dir / p
@@ -100,7 +107,7 @@ class SecretRef:
         else:
             try:
                 data = safeio.read_regular(self.path(), limit=safeio.SECRET_LIMIT, field=field_path,
-                                           what="secret file")
+                                           what="secret file", display=self._shown_path())
             except SecretUnavailable:
                 raise
             except BadInput as exc:
@@ -108,9 +115,9 @@ class SecretRef:
             try:
                 value = data.decode("utf-8").strip()
             except UnicodeDecodeError:
-                raise SecretUnavailable([FieldError(field_path, f"{self.path()} is not UTF-8 text (a binary "
+                raise SecretUnavailable([FieldError(field_path, f"{self._shown_path()} is not UTF-8 text (a binary "
                                                     "file?); put only the token or password in it")]) from None
-            where = f"file {self.path()}"
+            where = f"file {self._shown_path()}"
         logsafe.register_secret(value)
         if not value:
             raise SecretUnavailable([FieldError(field_path, f"{where} is empty; put the token or password there")])
@@ -122,6 +129,10 @@ class SecretRef:
             raise SecretUnavailable([FieldError(field_path, f"{where} contains {bad.split(' at ')[0]}; "
                                                 "keep only the token or password")])
         return value
+
+    def _shown_path(self) -> str:
+        shown = self.shown
+        return str(self.path()) if shown.endswith(self.target) else shown
 
     def with_value(self, value: str) -> SecretRef:
         """The same reference, holding ``value`` in memory (typed, not stored yet)."""
@@ -760,7 +771,7 @@ def parse(raw: object, *, base_dir: Path | str = ".", source: str | None = None,
 
 MAX_DEPTH = 16
 """Deepest nesting an answers file needs is 5 (runner.tolerations[0].key); 16 is generous."""
-MAX_NODES = 20000
+MAX_NODES = 50000
 
 
 class _YamlProblem(Exception):
@@ -792,10 +803,6 @@ def _loader_class() -> type:
 
         def compose_node(self, parent, index):  # noqa: ANN001, ANN201
             ev = self.peek_event()
-            if isinstance(ev, AliasEvent) or getattr(ev, "anchor", None):
-                line = ev.start_mark.line + 1 if ev.start_mark else 0
-                raise _YamlProblem(self._where(), f"uses a YAML anchor or alias (&name / *name) at line {line}; "
-                                                  "answers files do not allow them: write the value out")
             if isinstance(index, ScalarNode):
                 part = printable(str(index.value), 60)
             elif isinstance(index, int):
@@ -804,6 +811,10 @@ def _loader_class() -> type:
                 part = None
             if part is not None:
                 self._path.append(part)
+            if isinstance(ev, AliasEvent) or getattr(ev, "anchor", None):
+                line = ev.start_mark.line + 1 if ev.start_mark else 0
+                raise _YamlProblem(self._where(), f"uses a YAML anchor or alias (&name / *name) at line {line}; "
+                                                  "answers files do not allow them: write the value out")
             self._nodes += 1
             if self._nodes > MAX_NODES:
                 raise _YamlProblem(self._where(), f"the file has more than {MAX_NODES} values; "
@@ -841,8 +852,9 @@ def loads(text: str, *, source: str = "answers") -> object:
     """Parse answers YAML text with :func:`_loader_class`; BadInput naming the field or line."""
     import yaml
 
-    loader = _loader_class()(text)
+    loader = None
     try:
+        loader = _loader_class()(text)  # the reader already rejects some characters
         return loader.get_single_data()
     except _YamlProblem as exc:
         raise BadInput([FieldError(exc.path, exc.message)], source) from None
@@ -855,7 +867,8 @@ def loads(text: str, *, source: str = "answers") -> object:
         problem = printable(str(getattr(exc, "problem", None) or exc), 200)
         raise BadInput([FieldError("(yaml)", f"not valid YAML{where}: {problem}")], source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load(path: str | os.PathLike[str], *, field_name: str = "--answers") -> Answers:
@@ -885,9 +898,9 @@ def register_secrets(answers: Answers) -> None:
         try:
             values[path] = ref.resolve(path)
         except BadInput as exc:
-            _log.info("secret %s (%s): not readable now: %s", path, ref, exc.render())
+            _log.info("secret %s (%s): not readable now: %s", path, ref.shown, exc.render())
             continue
-        _log.info("secret %s (%s): read (%d characters)", path, ref, len(values[path]))
+        _log.info("secret %s (%s): read (%d characters)", path, ref.shown, len(values[path]))
     for i, reg in enumerate(answers.registries):
         pw = values.get(f"registries[{i}].password")
         if pw is None:

@@ -132,7 +132,7 @@ def setup_logging(log_file: str | None) -> logging.Handler | None:
     from .logsafe import RedactingFormatter
 
     root = logging.getLogger("wizard")
-    if not log_file:
+    if log_file is None:
         root.setLevel(logging.WARNING)
         return None
     check_log_file(log_file)

@@ -38,14 +38,17 @@ def _a(what: str) -> str:
     return ("an " if what[:1].lower() in "aeiou" else "a ") + what
 
 
-def read_regular(path: str | os.PathLike[str], *, limit: int, field: str, what: str = "file") -> bytes:
+def read_regular(path: str | os.PathLike[str], *, limit: int, field: str, what: str = "file",
+                 display: str | None = None) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes; BadInput naming ``field`` otherwise.
 
-    Never blocks on a FIFO or device and never reads more than ``limit + 1`` bytes.
+    Never blocks on a FIFO or device and never reads more than ``limit + 1`` bytes. Messages
+    show ``display`` instead of the path when given (a path that may be a secret).
     """
-    p = Path(path)
+    path = Path(path)
+    p = display if display is not None else path
     try:
-        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise BadInput([FieldError(field, f"cannot read {what} {p}: {exc.strerror or exc}; "
                                           "fix the path or create the file")]) from None
