@@ -101,3 +101,17 @@ def test_keyboard_interrupt_in_command_returns_130(monkeypatch, capsys):
     monkeypatch.setattr(commands, "cmd_render", boom)
     assert main(["render", "--answers", "x.yaml", "--out", "o"]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_diagnose_fails_when_the_api_server_is_unreachable(tmp_path, refused_port, capsys):
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "https://127.0.0.1:{refused_port}", insecure-skip-tls-verify: true}}}}]
+users: [{{name: u, user: {{token: abc}}}}]
+contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
+current-context: x
+""")
+    rc = main(["--kubeconfig", str(kc), "diagnose", "--namespace", "ci-system", "--release", "gitlab-runner"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "cannot reach the cluster" in err, err
