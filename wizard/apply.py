@@ -780,6 +780,7 @@ def command(args: Any, opts: Any) -> int:
 
         preflight_out(Path(args.out))
     answers = load(args.answers)
+    _require_secrets(answers)
     fail_after = os.environ.get(FAIL_ENV)
     try:
         limit = int(fail_after) if fail_after else None
@@ -812,6 +813,24 @@ def command(args: Any, opts: Any) -> int:
         kube.close()
     _print_summary(report)
     return report.exit_code
+
+
+def _require_secrets(a: Answers) -> None:
+    """Every secret apply will need must be readable now: bad input stops before anything is written."""
+    from .errors import BadInput, FieldError
+
+    errors: list[FieldError] = []
+    for path, ref in a.secret_refs().items():
+        if path.startswith("registries["):
+            idx = int(path[len("registries["):].split("]", 1)[0])
+            if not a.registries[idx].needs_pull_secret:
+                continue
+        try:
+            ref.resolve(path)
+        except BadInput as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise BadInput(errors)
 
 
 def _print_interrupted(report: ApplyReport) -> None:

@@ -193,6 +193,13 @@ def check_flags(args: argparse.Namespace) -> None:
     for val in getattr(args, "log", None) or []:
         if not val or bad_char(val):
             errors.append(FieldError("--log", "is empty or contains control characters"))
+    save = getattr(args, "save", None)
+    if save and os.path.isdir(os.path.expanduser(save)):
+        errors.append(FieldError("--save", f"{save} is a directory; give the answers file name, e.g. "
+                                           f"{os.path.join(save, 'runner-answers.yaml')}"))
+    for path in (os.environ.get("KUBECONFIG") or "").split(os.pathsep):
+        if path and os.path.exists(path) and not os.path.isfile(path):
+            errors.append(FieldError("KUBECONFIG", f"{path} is not a regular file"))
     kc = getattr(args, "kubeconfig", None)
     if kc and not errors:
         try:

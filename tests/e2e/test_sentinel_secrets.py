@@ -138,3 +138,17 @@ def test_diagnose_of_a_release_that_does_not_exist_fails(envtest, k8s_ns, capsys
     rc = main(["diagnose", "--kubeconfig", str(envtest.kubeconfig), "--namespace", ns, "--release", "nope"])
     err = capsys.readouterr().err
     assert rc == 2 and "does not exist" in err, err
+
+
+def test_apply_with_an_unreadable_secret_is_bad_input_and_changes_nothing(envtest, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("RW_REG_PASS")
+    sfx = uuid.uuid4().hex[:8]
+    ans, out = _answers(tmp_path, sfx), tmp_path / "out"
+    rc = main(["apply", "--answers", str(ans), "--out", str(out), "--kubeconfig", str(envtest.kubeconfig), "--yes"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "registries[0].password" in err and "RW_REG_PASS" in err, err
+    assert not out.exists()
+    assert not (tmp_path / "helm-record").exists()
+    kube = Kube.connect(str(envtest.kubeconfig))
+    assert kube.get_or_none(f"/api/v1/namespaces/ss-{sfx}") is None
+    kube.close()

@@ -618,3 +618,16 @@ def test_fuzz_check_field_by_field(case, as_json, monkeypatch, loopback_only, re
         _check_outcome(rc, out, err, d / "out", (1, 2), (name, changes))
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_prompt_save_to_a_directory(tmp_path):
+    rc, out, err = _cli(["prompt", "--save", str(tmp_path)])
+    assert_bad_input(rc, out, err, None, "--save")
+
+
+def test_kubeconfig_env_fifo(tmp_path, monkeypatch):
+    os.mkfifo(tmp_path / "kc")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kc"))
+    (tmp_path / "a.yaml").write_text(MIN)
+    rc, out, err = _cli(["check", "--answers", str(tmp_path / "a.yaml")])
+    assert_bad_input(rc, out, err, None, "KUBECONFIG")
