@@ -376,6 +376,9 @@ class _Parser:
             return default
         if isinstance(val, str) and self.text_error(p, val):
             return default
+        if isinstance(val, (list, dict)) and len(val) > MAX_ITEMS:
+            self.err(p, f"has {len(val)} entries; at most {MAX_ITEMS} are allowed")
+            return default
         if check is not None:
             msg = check(val)
             if msg:
@@ -624,6 +627,9 @@ class _Parser:
         if not isinstance(raw, list):
             self.err(path, "must be a list of {ip, hostnames, targets}")
             return []
+        if len(raw) > MAX_ITEMS:
+            self.err(path, f"has {len(raw)} entries; at most {MAX_ITEMS} are allowed")
+            return []
         out = []
         for i, item in enumerate(raw):
             p = f"{path}[{i}]"
@@ -654,6 +660,9 @@ class _Parser:
             return []
         if not isinstance(raw, list):
             self.err(path, "must be a list of registries")
+            return []
+        if len(raw) > MAX_ITEMS:
+            self.err(path, f"has {len(raw)} entries; at most {MAX_ITEMS} are allowed")
             return []
         out = []
         seen: set[str] = set()
@@ -711,6 +720,8 @@ class _Parser:
 
 MAX_STRING = 4096
 """Longest string value accepted anywhere in an answers file."""
+MAX_ITEMS = 100
+"""Most entries in any list or mapping (registries, host aliases, host names, tags...)."""
 
 
 def _username(x: str) -> str | None:

@@ -152,3 +152,22 @@ def test_apply_with_an_unreadable_secret_is_bad_input_and_changes_nothing(envtes
     kube = Kube.connect(str(envtest.kubeconfig))
     assert kube.get_or_none(f"/api/v1/namespaces/ss-{sfx}") is None
     kube.close()
+
+
+def test_interrupted_apply_says_what_it_already_did(envtest, tmp_path, capsys, monkeypatch):
+    """Ctrl-C in the middle of apply: 130, "interrupted", and the objects already written."""
+    real = apply_mod._Writes.__call__
+
+    def interrupt_on_third(self, what):
+        real(self, what)
+        if self.report.writes == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(apply_mod._Writes, "__call__", interrupt_on_third)
+    sfx = uuid.uuid4().hex[:8]
+    rc = main(["apply", "--answers", str(_answers(tmp_path, sfx)), "--out", str(tmp_path / "out"),
+               "--kubeconfig", str(envtest.kubeconfig), "--yes"])
+    err = capsys.readouterr().err
+    assert rc == 130, err
+    assert "interrupted" in err and "after 3 write(s)" in err, err
+    assert f"Namespace ss-{sfx}" in err and "run the same apply again" in err.lower(), err

@@ -631,3 +631,9 @@ def test_kubeconfig_env_fifo(tmp_path, monkeypatch):
     (tmp_path / "a.yaml").write_text(MIN)
     rc, out, err = _cli(["check", "--answers", str(tmp_path / "a.yaml")])
     assert_bad_input(rc, out, err, None, "KUBECONFIG")
+
+
+def test_list_sizes_are_bounded(tmp_path):
+    text = MIN + "registries:\n" + "".join(f"  - {{host: r{i}.company.com}}\n" for i in range(500))
+    rc, out, err, o = _render(tmp_path, text)
+    assert_bad_input(rc, out, err, o, "registries: has 500 entries")
