@@ -2,8 +2,10 @@
 
 Every call runs with a bounded timeout and ``--wait=false`` (verification is
 separate, see :mod:`wizard.verify`). The chart reference defaults to the GitLab
-chart repository; ``RUNNER_WIZARD_CHART`` overrides it with a local path or a
-``repo/chart`` reference (the test suite points it at a tiny local chart).
+chart repository (``gitlab/gitlab-runner`` at ``runner.chart_version``);
+``RUNNER_WIZARD_CHART`` overrides it with a local path (a packaged ``.tgz`` for
+air-gapped installs) or a ``repo/chart`` reference. The test suite points it at the
+real upstream ``gitlab-runner-<version>.tgz`` files, so no test reaches a repository.
 
 When the default ``gitlab/gitlab-runner`` is used and no Helm repository named
 ``gitlab`` is configured, the command uses ``--repo https://charts.gitlab.io``

@@ -363,3 +363,110 @@ def test_secret_from_runner_token_value_has_both_keys_in_every_version():
         sec = outs[j.key].one("Secret", "gitlab-runner")
         assert set(sec["data"]) == TOKEN_KEYS
         assert base64.b64decode(sec["data"]["runner-token"]) == b"glrt-x"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_diagnose_values_rbac_fix_puts_the_role_where_it_can_work(version):
+    """diagnose's ``values.rbac`` fix (manager on the default ServiceAccount): from 0.84.0 it also sets
+    runners.jobNamespace so the chart's Role lands in the jobs namespace; before, the chart cannot
+    put it there, and the E17 advice says so."""
+    from wizard.diagnose.analyzers import _chart_role_hint
+    from wizard.diagnose.collect import ClusterState, ReleaseRef
+    from wizard.diagnose.fixes import plan_values_rbac
+
+    defaults = yaml.safe_load(charts.chart_files(version)["gitlab-runner/values.yaml"])
+    st = ClusterState(namespace="rel-ns", release="gitlab-runner", fullname="gitlab-runner",
+                      jobs_namespace="jobs-ns", chart_defaults=defaults,
+                      release_ref=ReleaseRef("rel-ns", "gitlab-runner", "gitlab-runner",
+                                             chart=f"gitlab-runner-{version}"),
+                      values={"gitlabUrl": "https://gitlab.example/", "runners": {
+                          "secret": "tok", "config": '[[runners]]\n  [runners.kubernetes]\n    namespace = "jobs-ns"\n'}})
+    (change,) = plan_values_rbac(st, None, None)  # type: ignore[arg-type]
+    out = charts.template(version, "gitlab-runner", "rel-ns", change.values)
+    assert out.returncode == 0, out.stderr
+    f = chart_facts.facts(version)
+    assert out.one("Role")["metadata"]["namespace"] == ("jobs-ns" if f.role_in_jobs_namespace else "rel-ns")
+    sa = out.one("ServiceAccount")["metadata"]
+    assert out.one("RoleBinding")["subjects"] == [{"kind": "ServiceAccount", "name": sa["name"],
+                                                   "namespace": "rel-ns"}]
+    assert out.one("Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == sa["name"]
+    assert charts.unread_keys(version, change.values) == []
+    hint = _chart_role_hint(st)
+    assert ("runners.jobNamespace: jobs-ns" in hint) == f.role_in_jobs_namespace
+
+
+# --------------------------------------------------------------------------- which versions render targets
+
+
+def _answers_with_version(tmp_path: Path, version: str) -> Path:
+    p = tmp_path / "a.yaml"
+    p.write_text(yaml.safe_dump({"version": 1, "gitlab": {"url": "https://gitlab.example/",
+                                                          "token": "env:RUNNER_TOKEN"},
+                                 "runner": {"chart_version": version}}))
+    return p
+
+
+@pytest.mark.parametrize("version", ["0.65.0", "0.53.2"])
+def test_a_chart_older_than_service_account_values_is_bad_input(tmp_path, version):
+    with pytest.raises(BadInput) as exc:
+        load(_answers_with_version(tmp_path, version))
+    msg = str(exc.value)
+    assert "runner.chart_version" in msg and "0.66.0" in msg and '"0.86.0"' in msg
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_tested_versions_render_without_warning(tmp_path, version):
+    a = load(_answers_with_version(tmp_path, version))
+    r = render(a)
+    assert chart_facts.version_warning(version) is None
+    assert "WARNING" not in r.files["values.yaml"] and "not one runner-wizard is tested with" \
+        not in r.files["NEXT-STEPS.md"]
+    assert f"--version {version} " in r.files["NEXT-STEPS.md"]
+
+
+def test_an_untested_version_renders_with_a_clear_warning(tmp_path, capsys, monkeypatch):
+    from wizard.cli import main
+
+    p = _answers_with_version(tmp_path, "0.87.1")
+    a = load(p)
+    r = render(a)
+    assert "WARNING: gitlab-runner chart 0.87.1 is not one runner-wizard is tested with" in r.files["values.yaml"]
+    assert "0.77.2, 0.83.3, 0.86.0" in r.files["NEXT-STEPS.md"]
+    f = chart_facts.facts("0.87.1")
+    assert not f.tested and f.runner_version == "18.9.0" and f.role_in_jobs_namespace
+    assert chart_facts.facts("0.80.0").runner_version == "18.0.2"
+    monkeypatch.setenv("RUNNER_TOKEN", FAKE_ENV["RUNNER_TOKEN"])
+    assert main(["render", "--answers", str(p), "--out", str(tmp_path / "out")]) == 0
+    assert "warning: gitlab-runner chart 0.87.1 is not one" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_dry_run_job_pod_uses_the_helper_of_the_charts_runner(version):
+    from wizard.checks.cluster import job_pod
+
+    a = _answers("minimal", version)
+    meta = yaml.safe_load(charts.chart_files(version)["gitlab-runner/Chart.yaml"])
+    images = {c["name"]: c["image"] for c in job_pod(a)["spec"]["containers"]}
+    assert images["helper"] == ("registry.gitlab.com/gitlab-org/gitlab-runner/gitlab-runner-helper:"
+                                f"x86_64-v{meta['appVersion']}")
+
+
+def test_real_users_get_the_gitlab_chart_repository_at_the_answers_version(tmp_path, monkeypatch):
+    """Without RUNNER_WIZARD_CHART the release comes from https://charts.gitlab.io at chart_version
+    (no helm is run here; the test suite itself always points at a local .tgz)."""
+    from wizard import helm
+
+    monkeypatch.delenv(helm.CHART_ENV, raising=False)
+    a = load(_answers_with_version(tmp_path, "0.83.3"))
+    t = helm.target(a, tmp_path / "values.yaml", binary=None)
+    argv = t.upgrade_argv()
+    assert argv[:5] == ["helm", "upgrade", "--install", "gitlab-runner", "gitlab-runner"]
+    assert argv[argv.index("--repo") + 1] == "https://charts.gitlab.io"
+    assert argv[argv.index("--version") + 1] == "0.83.3"
+
+
+def test_the_suite_points_helm_at_a_local_chart():
+    from wizard import helm
+
+    charts.chart_tgz("0.86.0")  # present: the conftest guard has a chart to point at
+    assert Path(helm.chart_reference()).is_file(), "a helm call in a test would fetch from a repository"
