@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -149,8 +150,6 @@ def run(argv: list[str], *, timeout_s: float | None = None, env: dict[str, str] 
 
 def release_state(t: HelmTarget) -> ReleaseState | None:
     """Status, chart and user-supplied values of the release, or None when it does not exist."""
-    import re
-
     assert t.binary
     proc = run([t.binary, "list", *t.global_flags(), "--all", "--filter", f"^{re.escape(t.release)}$",
                 "-o", "json"], timeout_s=READ_TIMEOUT)
@@ -197,8 +196,15 @@ def error_from(proc: subprocess.CompletedProcess[str], *, what: str, t: HelmTarg
     """A readable HelmError from helm's stderr, with the next step for the common failures."""
     raw = redact(proc.stderr or proc.stdout or "")
     lines = [ln.strip() for ln in raw.splitlines() if ln.strip()]
-    err = next((ln for ln in reversed(lines) if ln.startswith("Error:")), lines[-1] if lines else "no output")
+    at = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].startswith("Error:")), None)
+    err = lines[at] if at is not None else (lines[-1] if lines else "no output")
     msg = err.removeprefix("Error:").strip()
+    if at is not None and msg.endswith(":"):
+        # "Error: 1 error occurred:" / "UPGRADE FAILED: ...:" with the reasons on the "* ..." lines below
+        details = [ln.lstrip("* ").strip() for ln in lines[at + 1:] if ln.startswith("*")]
+        if details:
+            msg = "; ".join(details) if re.fullmatch(r"\d+ errors? occurred:", msg) else \
+                f"{msg} {'; '.join(details)}"
     low = msg.lower()
     rel = f"-n {t.namespace} {t.release}" if t else ""
     if "another operation" in low and "in progress" in low:

@@ -700,6 +700,35 @@ def test_release_named_x_gitlab_runner_is_found_where_the_chart_put_it(envtest, 
     assert "does not exist" not in text
 
 
+def test_a_failed_helm_install_is_reported_and_a_rerun_recovers(envtest, tmp_path, capsys, helm_on_path,
+                                                                  monkeypatch):
+    """helm itself fails (the API server rejects an object of the fault chart; the release is recorded
+    as failed): apply says so with the next step; rerun with the real chart, apply upgrades the failed
+    release to the working state."""
+    sfx = _suffix()
+    ans = answers_file(tmp_path, sfx)
+    monkeypatch.setenv("RUNNER_WIZARD_CHART", str(REPO / "tests" / "data" / "fault-chart" / "gitlab-runner"))
+    rc = run_cli(envtest, ans, tmp_path / "o", "--yes")
+    text = all_output(capsys)
+    assert rc == 1, text
+    assert "helm upgrade --install failed" in text and "Not_A_Valid_Name" in text, text
+    assert "then run: helm upgrade --install gitlab-runner" in text
+    kube = kube_for(envtest)
+    rns = f"rs-{sfx}"
+    assert _helm_release(kube, rns, "gitlab-runner")["info"]["status"] == "failed"
+    a = load(ans)
+    assert kube.get_or_none(f"/api/v1/namespaces/{rns}/secrets/{names.token_secret(a)}") is not None
+
+    monkeypatch.setenv("RUNNER_WIZARD_CHART", str(charts.chart_tgz("0.86.0")))
+    rc = run_cli(envtest, ans, tmp_path / "o", "--yes")
+    text = all_output(capsys)
+    assert rc in (0, 1), text
+    assert "upgraded Helm release" in text, text
+    rel = _helm_release(kube, rns, "gitlab-runner")
+    assert rel["info"]["status"] == "deployed" and rel["chart"]["metadata"]["version"] == "0.86.0"
+    assert kube.get_or_none(f"/apis/apps/v1/namespaces/{rns}/deployments/{names.deployment(a)}") is not None
+
+
 # ---------------------------------------------------------------------------- the real checks
 
 

@@ -470,3 +470,19 @@ def test_the_suite_points_helm_at_a_local_chart():
 
     charts.chart_tgz("0.86.0")  # present: the conftest guard has a chart to point at
     assert Path(helm.chart_reference()).is_file(), "a helm call in a test would fetch from a repository"
+
+
+def test_helm_multi_error_output_keeps_the_reason():
+    import subprocess
+
+    from wizard import helm
+
+    stderr = ('Release "x" does not exist. Installing it now.\nError: 1 error occurred:\n'
+              '\t* ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value\n\n')
+    err = helm.error_from(subprocess.CompletedProcess([], 1, "", stderr), what="helm upgrade --install")
+    assert err.message == 'helm upgrade --install failed: ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value'
+    stderr = "Error: UPGRADE FAILED: cannot patch:\n* a\n* b\n"
+    err = helm.error_from(subprocess.CompletedProcess([], 1, "", stderr), what="helm upgrade")
+    assert err.message == "helm upgrade failed: UPGRADE FAILED: cannot patch: a; b"
+    err = helm.error_from(subprocess.CompletedProcess([], 1, "", "Error: plain reason\n"), what="helm list")
+    assert err.message == "helm list failed: plain reason"
