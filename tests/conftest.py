@@ -11,16 +11,16 @@ def _local_chart() -> str | None:
     from tests.support.charts import shared_charts_dir
 
     try:
-        tgz = shared_charts_dir() / "gitlab-runner-0.86.0.tgz"
+        d = shared_charts_dir()
     except FileNotFoundError:
         return None
-    return str(tgz) if tgz.is_file() else None
+    return str(d) if any(d.glob("gitlab-runner-*.tgz")) else None
 
 
 @pytest.fixture(autouse=True)
 def _helm_uses_a_local_chart(monkeypatch):
-    """Whatever helm call a test triggers installs the real chart from ../shared/charts, never one
-    fetched from a chart repository (tests send traffic only to loopback)."""
+    """Whatever helm call a test triggers installs the real chart of its chart_version from
+    ../shared/charts, never one fetched from a chart repository (tests send traffic only to loopback)."""
     chart = _local_chart()
     if chart and not os.environ.get("RUNNER_WIZARD_CHART"):
         monkeypatch.setenv("RUNNER_WIZARD_CHART", chart)

@@ -468,8 +468,9 @@ def test_real_users_get_the_gitlab_chart_repository_at_the_answers_version(tmp_p
 def test_the_suite_points_helm_at_a_local_chart():
     from wizard import helm
 
-    charts.chart_tgz("0.86.0")  # present: the conftest guard has a chart to point at
-    assert Path(helm.chart_reference()).is_file(), "a helm call in a test would fetch from a repository"
+    for v in VERSIONS:
+        assert Path(helm.chart_reference(v)) == charts.chart_tgz(v), \
+            "a helm call in a test would fetch the chart from a repository"
 
 
 def test_helm_multi_error_output_keeps_the_reason():
@@ -486,3 +487,31 @@ def test_helm_multi_error_output_keeps_the_reason():
     assert err.message == "helm upgrade failed: UPGRADE FAILED: cannot patch: a; b"
     err = helm.error_from(subprocess.CompletedProcess([], 1, "", "Error: plain reason\n"), what="helm list")
     assert err.message == "helm list failed: plain reason"
+
+
+def test_a_folder_of_packaged_charts_resolves_to_the_answers_version(monkeypatch, tmp_path):
+    from wizard import helm
+
+    d = charts.shared_charts_dir()
+    monkeypatch.setenv(helm.CHART_ENV, str(d))
+    for v in VERSIONS:
+        a = load(_answers_with_version(tmp_path, v))
+        t = helm.target(a, tmp_path / "values.yaml", binary=None)
+        assert t.chart == str(d / f"gitlab-runner-{v}.tgz") and t.repo_url is None
+        assert helm.local_chart_version(t.chart) == v
+    monkeypatch.setenv(helm.CHART_ENV, str(ROOT / "tests" / "data" / "fault-chart" / "gitlab-runner"))
+    assert helm.chart_reference("0.86.0").endswith("fault-chart/gitlab-runner")
+    assert helm.local_chart_version(helm.chart_reference("0.86.0")) == "0.86.0"
+
+
+def test_a_local_chart_of_another_version_is_refused_before_helm_runs(monkeypatch, tmp_path):
+    """helm ignores --version for a local chart; apply must not install 0.86.0 for answers that say 0.83.3."""
+    from wizard import helm
+
+    monkeypatch.setenv(helm.CHART_ENV, str(charts.chart_tgz("0.86.0")))
+    a = load(_answers_with_version(tmp_path, "0.83.3"))
+    t = helm.target(a, tmp_path / "values.yaml", binary="/nonexistent/helm")
+    with pytest.raises(helm.HelmError) as exc:
+        helm.upgrade(t)
+    assert "is version 0.86.0, but runner.chart_version is 0.83.3" in exc.value.message
+    assert "gitlab-runner-0.83.3.tgz" in exc.value.next_step

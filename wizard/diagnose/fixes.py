@@ -334,13 +334,13 @@ def _helm_upgrade(st: ClusterState, values: dict[str, Any], *, kubeconfig: str |
     from wizard import chart, helm
 
     binary = helm.find_helm()
-    version = _release_chart_version(st)
+    version = _release_chart_version(st) or chart.DEFAULT_VERSION
     with tempfile.TemporaryDirectory(prefix="runner-wizard-fix-") as tmp:
         vf = Path(tmp) / "values.yaml"
         vf.write_text(yaml.safe_dump(values, sort_keys=False))
         vf.chmod(0o600)
-        t = helm.HelmTarget(release=st.release, namespace=st.namespace, chart=helm.chart_reference(),
-                            chart_version=version or chart.DEFAULT_VERSION, values_file=vf, kubeconfig=kubeconfig,
+        t = helm.HelmTarget(release=st.release, namespace=st.namespace, chart=helm.chart_reference(version),
+                            chart_version=version, values_file=vf, kubeconfig=kubeconfig,
                             context=context, binary=binary)
         if t.chart == helm.DEFAULT_CHART and (binary is None or not helm._has_repo(binary, helm.GITLAB_REPO_NAME)):
             t.chart, t.repo_url = "gitlab-runner", helm.GITLAB_REPO_URL
