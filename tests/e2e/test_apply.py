@@ -683,17 +683,22 @@ def test_helm_installs_the_real_chart_and_a_rerun_changes_nothing(envtest, tmp_p
     assert "would run: helm upgrade --install gitlab-runner" in text
 
 
-def test_release_named_x_gitlab_runner_is_found_where_the_chart_put_it(envtest, tmp_path, capsys, helm_on_path):
+@pytest.mark.parametrize("version", charts.VERSIONS)
+def test_release_named_x_gitlab_runner_is_found_where_the_chart_put_it(envtest, tmp_path, capsys, helm_on_path,
+                                                                        monkeypatch, version):
     """The chart does not shorten ``x-gitlab-runner`` (it only drops the chart name when the release
-    starts with it): the Deployment is ``x-gitlab-runner-gitlab-runner`` and verify waits for that."""
+    starts with it): the Deployment is ``x-gitlab-runner-gitlab-runner`` and verify waits for that.
+    Installed from each real chart version (a folder of packages resolves to chart_version's)."""
+    monkeypatch.setenv("RUNNER_WIZARD_CHART", str(charts.shared_charts_dir()))
     sfx = _suffix()
-    ans = answers_file(tmp_path, sfx, runner={"release_name": "x-gitlab-runner"})
+    ans = answers_file(tmp_path, sfx, runner={"release_name": "x-gitlab-runner", "chart_version": version})
     rc = run_cli(envtest, ans, tmp_path / "o", "--yes")
     text = all_output(capsys)
     assert rc in (0, 1), text
     a = load(ans)
-    assert names.deployment(a) == "x-gitlab-runner-gitlab-runner"
     kube = kube_for(envtest)
+    assert _helm_release(kube, f"rs-{sfx}", "x-gitlab-runner")["chart"]["metadata"]["version"] == version
+    assert names.deployment(a) == "x-gitlab-runner-gitlab-runner"
     assert kube.get_or_none(f"/apis/apps/v1/namespaces/rs-{sfx}/deployments/x-gitlab-runner-gitlab-runner")
     assert kube.get_or_none(f"/apis/apps/v1/namespaces/rs-{sfx}/deployments/x-gitlab-runner") is None
     assert "Deployment rs-{}/x-gitlab-runner-gitlab-runner".format(sfx) in text
