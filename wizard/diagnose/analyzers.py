@@ -240,6 +240,18 @@ def _gitlab_host(st: ClusterState) -> str:
     return urlsplit(str(st.merged_values.get("gitlabUrl") or "")).hostname or ""
 
 
+def _chart_role_hint(st: ClusterState) -> str:
+    """Where the chart's own ``rbac.create`` Role would go, for this release's chart version."""
+    from wizard import chart
+
+    ref = (st.release_ref.chart if st.release_ref else None) or ""
+    version = ref[len("gitlab-runner-"):] if ref.startswith("gitlab-runner-") else chart.DEFAULT_VERSION
+    if chart.facts(version).role_in_jobs_namespace:
+        return f" (with rbac.create: true, set runners.jobNamespace: {st.jobs_namespace})"
+    return (f" (chart {version} puts its rbac.create Role next to the Deployment, not in {st.jobs_namespace}; "
+            "from chart 0.84.0 it follows runners.jobNamespace)")
+
+
 def _release_is_helm(st: ClusterState) -> bool:
     return bool(st.values_source.startswith("helm"))
 
@@ -355,8 +367,7 @@ def analyze_rbac(ctx: Context) -> list[Finding]:
                 f"The manager's ServiceAccount {st.namespace}/{st.manager_sa} has no RBAC rights in the jobs "
                 f"namespace {st.jobs_namespace}",
                 f"Create a Role with the runner's permission table in {st.jobs_namespace} and bind it to "
-                f"system:serviceaccount:{st.namespace}:{st.manager_sa} (with rbac.create: true, set "
-                f"runners.jobNamespace: {st.jobs_namespace}).",
+                f"system:serviceaccount:{st.namespace}:{st.manager_sa}{_chart_role_hint(st)}.",
                 [f"SubjectAccessReview system:serviceaccount:{st.namespace}:{st.manager_sa} in "
                  f"{st.jobs_namespace}: denied {_fmt_missing(req)}"],
                 detail=f"all {n_required} required permissions denied", fix_id="rbac.role", fix_args=args)

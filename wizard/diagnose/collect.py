@@ -222,14 +222,10 @@ def encode_helm_release(doc: dict[str, Any]) -> str:
 
 
 def chart_fullname(release: str, values: dict[str, Any] | None = None) -> str:
-    """``gitlab-runner.fullname`` of the chart."""
-    values = values or {}
-    if values.get("fullnameOverride"):
-        return str(values["fullnameOverride"])[:63].rstrip("-")
-    name = values.get("nameOverride") or "gitlab-runner"
-    if name in release:
-        return release[:63].rstrip("-")
-    return f"{release}-{name}"[:63].rstrip("-")
+    """``gitlab-runner.fullname`` of the chart (see :func:`wizard.names.chart_fullname`)."""
+    from wizard.names import chart_fullname as fullname
+
+    return fullname(release, values)
 
 
 def _is_runner_deployment(dep: dict[str, Any]) -> bool:

@@ -177,10 +177,24 @@ def _values_change(st: ClusterState, new_values: dict[str, Any]) -> Change:
                   "values:\n" + text, values=new_values)
 
 
+def _release_chart_version(st: ClusterState) -> str | None:
+    ref = st.release_ref.chart if st.release_ref else None
+    return ref[len("gitlab-runner-"):] if ref and ref.startswith("gitlab-runner-") else None
+
+
 def plan_values_rbac(st: ClusterState, f: Finding, answers: Answers | None) -> list[Change]:
+    from wizard import chart
+    from wizard.diagnose.collect import deep_merge
+
     v = copy.deepcopy(st.values)
     v.setdefault("rbac", {})["create"] = True
     v.setdefault("serviceAccount", {})["create"] = True
+    # Since chart 0.84.0 the Role follows runners.jobNamespace; before, it stays next to the Deployment.
+    version = _release_chart_version(st) or chart.DEFAULT_VERSION
+    jns = st.jobs_namespace
+    if jns and chart.facts(version).role_in_jobs_namespace and \
+            chart.role_namespace(version, deep_merge(st.chart_defaults, v), st.namespace) != jns:
+        v.setdefault("runners", {})["jobNamespace"] = jns
     return [_values_change(st, v)]
 
 
@@ -317,18 +331,16 @@ def _apply_change(kube: Kube, st: ClusterState, ch: Change, *, answers: Answers 
 def _helm_upgrade(st: ClusterState, values: dict[str, Any], *, kubeconfig: str | None, context: str | None) -> None:
     import yaml
 
-    from wizard import helm
+    from wizard import chart, helm
 
     binary = helm.find_helm()
-    version = None
-    if st.release_ref and st.release_ref.chart and st.release_ref.chart.startswith("gitlab-runner-"):
-        version = st.release_ref.chart[len("gitlab-runner-"):]
+    version = _release_chart_version(st) or chart.DEFAULT_VERSION
     with tempfile.TemporaryDirectory(prefix="runner-wizard-fix-") as tmp:
         vf = Path(tmp) / "values.yaml"
         vf.write_text(yaml.safe_dump(values, sort_keys=False))
         vf.chmod(0o600)
-        t = helm.HelmTarget(release=st.release, namespace=st.namespace, chart=helm.chart_reference(),
-                            chart_version=version or "0.86.0", values_file=vf, kubeconfig=kubeconfig,
+        t = helm.HelmTarget(release=st.release, namespace=st.namespace, chart=helm.chart_reference(version),
+                            chart_version=version, values_file=vf, kubeconfig=kubeconfig,
                             context=context, binary=binary)
         if t.chart == helm.DEFAULT_CHART and (binary is None or not helm._has_repo(binary, helm.GITLAB_REPO_NAME)):
             t.chart, t.repo_url = "gitlab-runner", helm.GITLAB_REPO_URL
