@@ -73,10 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", metavar="DIR", required=True)
     sp.add_argument("--with-secrets", action="store_true",
                     help="also write secrets.yaml (mode 0600) with tokens and registry passwords")
+    sp.add_argument("--gitops", choices=("flux", "argocd"),
+                    help="also write gitops-flux/ (HelmRepository or OCIRepository + HelmRelease) or "
+                         "gitops-argocd/ (Application) with the wizard's objects; secrets stay out")
 
     sp = cmd("check", "run every live check; changes nothing")
     sp.add_argument("--answers", metavar="FILE", required=True)
-    sp.add_argument("--json", action="store_true", help="print one JSON document (a result per check: id, status, detail, fix) for scripts")
+    sp.add_argument("--json", action="store_true",
+                    help="print one JSON document (a result per check: id, status, detail, fix) for scripts")
 
     sp = cmd("apply", "render, check, then apply to the cluster and install the Helm release")
     sp.add_argument("--answers", metavar="FILE", required=True)
@@ -113,6 +117,10 @@ Handler = Callable[[argparse.Namespace, GlobalOptions], int]
 
 
 def _render(args: argparse.Namespace, opts: GlobalOptions) -> int:
+    if getattr(args, "gitops", None):
+        from .gitops import command as export
+
+        return export(args, opts)
     from .render import command
 
     return command(args, opts)
