@@ -243,6 +243,11 @@ def readme_md(r: Rendered, engine: Engine, files: list[str], chart: ChartSource,
     out = [f"# GitLab Runner `{rel}` for {'Flux' if engine == 'flux' else 'Argo CD'}", "", HEADER, "",
            "1. Create the Secrets listed in `SECRETS.md` (they are never part of this folder).",
            "2. Commit this folder to the Git repository the engine watches."]
+    c = a.cluster
+    if not c.create_namespaces:
+        nss = " and ".join(f"`{n}`" for n in dict.fromkeys([c.runner_namespace, c.jobs_namespace]))
+        out[-2:-2] = [f"0. Make sure {nss} exist: the answers say `create_namespaces: false`, so this folder "
+                      "does not create them."]
     if engine == "flux":
         src = "OCIRepository" if chart.kind == "oci" else "HelmRepository"
         out += ["3. Point a Flux `Kustomization` at the folder, for example:", "", "```yaml",
