@@ -33,14 +33,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from wizard import diff as objdiff
-from wizard.diagnose.analyzers import Finding
-from wizard.diagnose.collect import ClusterState
-from wizard.kube import KubeError, collection_path, object_path
+from wizard.diagnose.model import ClusterState, Diagnosis, Finding
+from wizard.kube import KubeError, collection_path
 from wizard.rbac import role_rules
 
 if TYPE_CHECKING:
     from wizard.answers import Answers
-    from wizard.diagnose.engine import Diagnosis
     from wizard.kube import Kube
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
@@ -373,10 +371,6 @@ def _reregister(kube: Kube, answers: Answers | None) -> None:
         tokens.restart_manager(answers, kube)
     elif out.action == "declined":
         raise FixError("re-registration was declined")
-
-
-def describe_object(obj: dict[str, Any]) -> str:  # pragma: no cover - debugging aid
-    return object_path(obj)
 
 
 def _rule_text(rule: dict[str, Any]) -> str:
