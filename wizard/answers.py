@@ -571,7 +571,7 @@ class _Parser:
         helper = self.get(m, "helper_image", path, str, None, v.helper_image, nullable=True)
         return Runner(
             release_name=self.get(m, "release_name", path, str, d.release_name, _release_name),
-            chart_version=self.get(m, "chart_version", path, str, d.chart_version, v.semver),
+            chart_version=self.get(m, "chart_version", path, str, d.chart_version, _chart_version),
             name=self.get(m, "name", path, str, d.name,
                           lambda x: None if x.strip() else "must not be empty"),
             replicas=self.int_range(m, "replicas", path, 1, 1, 50),
@@ -745,6 +745,12 @@ def _release_name(x: str) -> str | None:
     if len(x) > 53:
         return f'"{x}" is {len(x)} characters; Helm release names have at most 53'
     return None
+
+
+def _chart_version(x: str) -> str | None:
+    from .chart import version_problem
+
+    return v.semver(x) or version_problem(x)
 
 
 def normalize_fingerprint(fp: str) -> str:

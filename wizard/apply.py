@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import chart as _chart
 from . import diff as _diff
 from . import names
 from .errors import WizardError
@@ -248,6 +249,10 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
     else:
         write(rendered, out)
     emit("render", OK, f"artifacts written to {out}", path=str(out))
+    chart_warning = None if external else _chart.version_warning(a.runner.chart_version)
+    if chart_warning:
+        report.warnings.append(chart_warning)
+        emit("render", WARN, chart_warning)
 
     # ---- 2. checks
     if checks is False:

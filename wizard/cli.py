@@ -1,7 +1,9 @@
-"""The ``runner-wizard`` command line (contract section 1).
+"""The ``runner-wizard`` command line: options, exit codes and the dispatch table.
 
 Start-up is kept light: this module imports only the standard library; each
-command imports what it needs when it runs.
+command imports what it needs when it runs. :data:`COMMANDS` holds the commands
+the core implements; the front ends (``tui``, ``prompt``) are added by the entry
+point :mod:`runner_wizard`, so nothing in ``wizard/`` imports a UI module.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from . import __version__
@@ -71,10 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", metavar="DIR", required=True)
     sp.add_argument("--with-secrets", action="store_true",
                     help="also write secrets.yaml (mode 0600) with tokens and registry passwords")
+    sp.add_argument("--gitops", choices=("flux", "argocd"),
+                    help="also write gitops-flux/ (HelmRepository or OCIRepository + HelmRelease) or "
+                         "gitops-argocd/ (Application) with the wizard's objects; secrets stay out")
 
     sp = cmd("check", "run every live check; changes nothing")
     sp.add_argument("--answers", metavar="FILE", required=True)
-    sp.add_argument("--json", action="store_true", help="print the results as JSON (contract section 4)")
+    sp.add_argument("--json", action="store_true",
+                    help="print one JSON document (a result per check: id, status, detail, fix) for scripts")
 
     sp = cmd("apply", "render, check, then apply to the cluster and install the Helm release")
     sp.add_argument("--answers", metavar="FILE", required=True)
@@ -234,8 +240,45 @@ def _redacting_streams() -> tuple[object, object]:
     return saved
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command. Exit codes: 0 ok, 1 failed, 2 bad input (nothing written), 130 interrupted.
+Handler = Callable[[argparse.Namespace, GlobalOptions], int]
+
+
+def _render(args: argparse.Namespace, opts: GlobalOptions) -> int:
+    if getattr(args, "gitops", None):
+        from .gitops import command as export
+
+        return export(args, opts)
+    from .render import command
+
+    return command(args, opts)
+
+
+def _check(args: argparse.Namespace, opts: GlobalOptions) -> int:
+    from .checks import command
+
+    return command(args, opts)
+
+
+def _apply(args: argparse.Namespace, opts: GlobalOptions) -> int:
+    from .apply import command
+
+    return command(args, opts)
+
+
+def _diagnose(args: argparse.Namespace, opts: GlobalOptions) -> int:
+    from .diagnose.cli import command
+
+    return command(args, opts)
+
+
+COMMANDS: dict[str, Handler] = {"render": _render, "check": _check, "apply": _apply, "diagnose": _diagnose}
+"""The core's commands; the entry point adds the front ends (``tui``, ``prompt``)."""
+
+
+def main(argv: Sequence[str] | None = None, commands: Mapping[str, Handler] | None = None) -> int:
+    """Parse ``argv`` and run the command's handler from ``commands`` (default: :data:`COMMANDS`).
+
+    Exit codes: 0 ok, 1 failed, 2 bad input (nothing written), 130 interrupted.
 
     stdout and stderr pass through one redaction step (every secret value read this run)
     for the whole command; SIGINT anywhere in it ends with 130 and "interrupted"."""
@@ -279,10 +322,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.info("runner-wizard %s %s: %s (python %s)", __version__, command,
                      " ".join(repr(a) for a in (argv if argv is not None else sys.argv[1:])),
                      sys.version.split()[0])
-            from . import commands
-
-            fn = getattr(commands, f"cmd_{command}")
-            rc = int(fn(args, opts) or 0)
+            handler_fn = (COMMANDS if commands is None else commands).get(command)
+            if handler_fn is None:
+                print(f"runner-wizard: `{command}` is a front end this entry point does not include; "
+                      "start it with `runner-wizard` or `python -m runner_wizard`", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            rc = int(handler_fn(args, opts) or 0)
         except KeyboardInterrupt:
             interrupted = True
             rc = EXIT_INTERRUPTED

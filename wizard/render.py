@@ -21,7 +21,7 @@ from typing import Any
 import tomlkit
 import yaml
 
-from . import names, rbac
+from . import chart, names, rbac
 from .answers import Answers, Registry, SecretRef
 from .errors import BadInput, FieldError
 
@@ -865,6 +865,9 @@ def build_next_steps(a: Answers, rendered_files: dict[str, str], *, ca_pem: str 
          sh(f"{kubectl} -n {jns} get pods -w"))
 
     notes = []
+    warning = chart.version_warning(r.chart_version) if a.cluster.mode == "helm" else None
+    if warning:
+        notes.append(warning[0].upper() + warning[1:] + ".")
     if not _fully_qualified(r.job_image):
         notes.append(f"`{r.job_image}` has no registry host: CRI-O refuses short names unless the node "
                          "defines unqualified-search-registries. Use a full name such as "
@@ -938,10 +941,12 @@ def render(answers: Answers, *, node_runtime: str | None = None, ca_pem: str | N
                       "global keys); url, token, name and executor are passed to register."]) + "\n" + template)
     else:
         values = build_values(a, template, ca_configured=ca_configured, runner_token=runner_token)
+        warning = chart.version_warning(a.runner.chart_version)
         files["values.yaml"] = (
             _comment([HEADER, f"Values for the gitlab-runner chart {a.runner.chart_version} "
                       f"(helm upgrade --install ... -f values.yaml). No token or password here:",
-                      f"the token is read from Secret {names.token_secret(a)} (runners.secret)."])
+                      f"the token is read from Secret {names.token_secret(a)} (runners.secret).",
+                      *([f"WARNING: {warning}"] if warning else [])])
             + dump_yaml(values))
     manifests = build_manifests(a, ca_pem)
     files["manifests.yaml"] = (
@@ -1112,6 +1117,9 @@ def command(args: Any, opts: Any) -> int:
     answers = load(args.answers)
     ca_pem = load_ca_pem(answers)
     rendered = render(answers, ca_pem=ca_pem)
+    warning = chart.version_warning(answers.runner.chart_version) if answers.cluster.mode == "helm" else None
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     paths = write(rendered, out, with_secrets=bool(getattr(args, "with_secrets", False)))
     for p in paths:
         print(p)

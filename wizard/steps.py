@@ -539,7 +539,7 @@ STEPS: tuple[Step, ...] = (
         (
             Field("runner.release_name", "Helm release name", "text", validator=_release,
                   default=_d("runner.release_name"), when=_helm),
-            Field("runner.chart_version", "Chart version", "text", validator=v.semver,
+            Field("runner.chart_version", "Chart version", "text", validator=am._chart_version,
                   default=_d("runner.chart_version"), when=_helm),
             Field("runner.name", "Runner name", "text", validator=_required("a runner name"),
                   default=_d("runner.name")),

@@ -93,13 +93,10 @@ def test_sigint_during_check_exits_130_and_says_interrupted(blackhole, tmp_path,
 
 
 def test_keyboard_interrupt_in_command_returns_130(monkeypatch, capsys):
-    from wizard import commands
-
     def boom(args, opts):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(commands, "cmd_render", boom)
-    assert main(["render", "--answers", "x.yaml", "--out", "o"]) == 130
+    assert main(["render", "--answers", "x.yaml", "--out", "o"], {"render": boom}) == 130
     assert "interrupted" in capsys.readouterr().err
 
 

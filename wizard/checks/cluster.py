@@ -13,7 +13,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from .. import names, rbac, tlsinfo
+from .. import chart, names, rbac, tlsinfo
 from ..kube import KubeError, collection_path, service_account_user
 from ..results import Status
 from .engine import CheckContext, CheckSpec, Skip
@@ -397,7 +397,7 @@ def job_pod(a) -> dict[str, Any]:
     res = {"requests": {"cpu": r.resources.cpu_request, "memory": r.resources.memory_request},
            "limits": {"cpu": r.resources.cpu_limit, "memory": r.resources.memory_limit}}
     priv = {"privileged": True} if a.privileged_jobs else None
-    helper = r.helper_image or DEFAULT_HELPER
+    helper = r.helper_image or chart.facts(r.chart_version).helper_image  # the chart's Runner version
 
     def container(name: str, image: str) -> dict[str, Any]:
         c: dict[str, Any] = {"name": name, "image": image, "command": ["sh", "-c", "true"],
