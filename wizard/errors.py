@@ -40,7 +40,7 @@ class BadInput(WizardError):
     """At most this many problems are listed (the rest are counted): output stays bounded."""
 
     def render(self) -> str:
-        from .safeio import printable
+        from .text import printable
 
         head = f"{printable(self.source, 300)}: " if self.source else ""
 

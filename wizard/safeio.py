@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import os
 import stat
-import unicodedata
 from pathlib import Path
 
 from .errors import BadInput, FieldError
+from .text import bad_char, printable  # noqa: F401 - re-exported
 
 ANSWERS_LIMIT = 1 << 20        # 1 MiB: a real answers file is a few KiB
 SECRET_LIMIT = 64 << 10        # 64 KiB: tokens and passwords are short
 CA_LIMIT = 4 << 20             # 4 MiB: a large CA bundle is ~250 KiB
 LOG_LIMIT = 32 << 20           # 32 MiB per saved log given to diagnose
-
-# Format characters that reorder or hide text (Trojan Source) and invisible separators.
-_BIDI = frozenset("\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
-                  "\u2060\u2066\u2067\u2068\u2069\ufeff\u2028\u2029")
-
 
 def _size(n: int) -> str:
     for unit in ("bytes", "KiB", "MiB", "GiB"):
@@ -100,32 +95,3 @@ def decode_text(data: bytes, *, field: str, source: str, what: str = "file") -> 
     return text
 
 
-def bad_char(s: str, *, allow_newlines: bool = False) -> str | None:
-    """A description of the first character that has no place in a value, or None."""
-    for i, ch in enumerate(s):
-        if allow_newlines and ch in "\n\t":
-            continue
-        if ch in _BIDI:
-            return f"an invisible or text-direction character (U+{ord(ch):04X}) at position {i + 1}"
-        cat = unicodedata.category(ch)
-        if cat == "Cc":
-            name = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab", "\x00": "a NUL byte"}.get(
-                ch, f"a control character (U+{ord(ch):04X})")
-            return f"{name} at position {i + 1}"
-        if cat in ("Cs", "Co", "Cn"):
-            return f"an invalid character (U+{ord(ch):04X}) at position {i + 1}"
-    return None
-
-
-def printable(s: str, limit: int = 200) -> str:
-    """``s`` with control and direction characters escaped and its length bounded, for messages."""
-    out = []
-    for ch in s:
-        if ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
-            out.append(ch.encode("unicode_escape").decode("ascii"))
-        else:
-            out.append(ch)
-    text = "".join(out)
-    if len(text) > limit:
-        text = text[:limit] + f"…(+{len(text) - limit} characters)"
-    return text
