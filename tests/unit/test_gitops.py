@@ -33,6 +33,12 @@ SECRET_VALUES = {"RUNNER_TOKEN": "glrt-FAKEgitopsTOKEN0001", "REG_TOKEN": "GR134
 DEFAULT_CHART = chart_source(None, "0.86.0")
 
 
+
+@pytest.fixture(autouse=True)
+def _default_chart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The export names the chart a GitOps engine fetches; the suite-wide local chart does not apply."""
+    monkeypatch.delenv("RUNNER_WIZARD_CHART", raising=False)
+
 def _export(case: str, engine: str, chart: str | None = None) -> dict[str, str]:
     a = load(ANSWERS / f"{case}.yaml")
     return export(render(a), engine, chart_source(chart, a.runner.chart_version))

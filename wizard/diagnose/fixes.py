@@ -182,7 +182,7 @@ def _release_chart_version(st: ClusterState) -> str | None:
 
 def plan_values_rbac(st: ClusterState, f: Finding, answers: Answers | None) -> list[Change]:
     from wizard import chart
-    from wizard.diagnose.collect import deep_merge
+    from wizard.diagnose.model import deep_merge
 
     v = copy.deepcopy(st.values)
     v.setdefault("rbac", {})["create"] = True
