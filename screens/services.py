@@ -12,7 +12,6 @@ answers have been saved since the last change.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,8 +126,11 @@ class WizardState:
         """The answers as they stand (raises BadInput naming fields)."""
         raw = st.provisional(self.raw) if for_checks else self.raw
         if for_checks and self.drafts:
-            raw, env = st.with_drafts(raw, self.drafts)
-            os.environ.update(env)
+            # Typed secrets stay in memory: the references carry the values (never os.environ).
+            from wizard.answers import with_secret_values
+
+            raw, _ = st.with_drafts(raw, self.drafts)
+            return with_secret_values(st.finalize(raw, base_dir=self.base_dir), self.drafts)
         return st.finalize(raw, base_dir=self.base_dir)
 
     def save(self, path: Path | None = None, *, write_secrets: bool = True) -> list[Path]:

@@ -97,10 +97,9 @@ def parse_pem_bundle(text: str) -> list[x509.Certificate]:
 def ca_from_file(path: Path, field: str = "gitlab.ca.file", expected_fingerprint: str | None = None,
                  fingerprint_field: str = "gitlab.ca.fingerprint") -> str:
     """Read and check a CA bundle file; return it normalized."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BadInput([FieldError(field, f"cannot read {path}: {exc.strerror or exc}")]) from exc
+    from .safeio import CA_LIMIT, read_regular
+
+    data = read_regular(path, limit=CA_LIMIT, field=field, what="PEM file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -9,12 +9,16 @@ implicitly, so a token with only the ``create_runner`` scope works for
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 import threading
+import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import urllib3
+
+_log = logging.getLogger("wizard.gitlab")
 
 API = "/api/v4"
 CHECK_SYSTEM_ID = "runner-wizard-check"
@@ -112,11 +116,15 @@ class GitLabAPI:
         if body is not None:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
+        t0 = time.monotonic()
         try:
             resp = self._pool.urlopen(method, full, body=payload, headers={**self._pool.headers, **headers},
                                       redirect=False, preload_content=True)
         except urllib3.exceptions.HTTPError as exc:
+            _log.debug("gitlab %s %s: no answer after %.2fs: %s", method, API + path, time.monotonic() - t0,
+                       type(exc).__name__)
             raise _transport_error(exc, self.host, self.port) from None
+        _log.debug("gitlab %s %s: %s in %.2fs", method, API + path, resp.status, time.monotonic() - t0)
         data: Any = None
         if resp.data:
             try:

@@ -353,6 +353,9 @@ def command(args: Any, opts: Any) -> int:
                          option="--chart" if chart_ref else helm.CHART_ENV)
     ca_pem = load_ca_pem(answers)
     files = export(render(answers, ca_pem=ca_pem), engine, chart)  # bad input stops here, before any write
+    from .render import preflight_out
+
+    preflight_out(Path(args.out) / f"gitops-{engine}", list(files))
     rc = render_command(args, opts)
     if rc:
         return rc
