@@ -329,7 +329,7 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
     htarget = None
     if not external:
         htarget = _helm.target(a, out / "values.yaml", kubeconfig=kubeconfig, context=kube.context,
-                               binary=helm_bin)
+                               binary=helm_bin, kube=kube)  # release reads: its Secret, no helm process
         report.helm_command = htarget.command_line()
 
     if dry_run:
