@@ -343,6 +343,13 @@ def _call(ctx: CheckContext, b: _Bound, deadline: float) -> list[Result]:
     return [out] if isinstance(out, Result) else list(out)
 
 
+def _warm_kube(ctx: CheckContext) -> None:
+    try:
+        ctx.kube()
+    except Skip:  # the checks that need it report why
+        pass
+
+
 def run_specs(specs: Sequence[CheckSpec], answers: Answers, *, kubeconfig: str | None = None,
               context: str | None = None, steps: Sequence[str] | None = None,
               ids: Sequence[str] | None = None, on_result: Callable[[Result], None] | None = None,
@@ -366,7 +373,11 @@ def run_specs(specs: Sequence[CheckSpec], answers: Answers, *, kubeconfig: str |
                 except Exception:  # a UI callback must not break the run
                     pass
 
-    runner = _DaemonRunner(min(160, max(4, len(plan))), "check")  # mostly I/O waits
+    runner = _DaemonRunner(min(160, max(4, len(plan)) + 1), "check")  # mostly I/O waits
+    if any("kube" in b.spec.needs for b in plan):
+        # Most checks wait for the cluster connection: open it (TLS handshake, /version) before
+        # anything else competes for the interpreter.
+        runner.start(lambda: _warm_kube(ctx))
     finished: queue.SimpleQueue[tuple[str, list[Result]]] = queue.SimpleQueue()
     pending: dict[str, tuple[_Bound, float]] = {}
     waiting = list(plan)
