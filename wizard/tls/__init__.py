@@ -12,62 +12,62 @@ No UI imports; every function is safe to call from worker threads.
 
 from __future__ import annotations
 
-from .cafile import FETCH_FIX, ca_from_file, ca_from_server, load_ca_pem, trusted_from_chain
-from .certs import (
-    CertInfo,
-    common_name,
-    describe,
-    dns_name_matches,
-    fingerprint,
-    fingerprint_error,
-    host_ip,
-    is_ca,
-    is_ip,
-    is_self_signed,
-    issued_by,
-    load_pem_certificates,
-    name_covered,
-    normalize_fingerprint,
-    parse_ca_bundle,
-    split_pem,
-    to_pem,
-)
-from .fetch import FetchError, classify_socket_error, fetch_chain
-from .gox509 import GoVerdict, go_error_class, go_verify, kind_class, runner_roots
-from .openssl import JobsVerdict, openssl_verify
-from .verdict import (
-    EXPIRY_WARN_DAYS,
-    TRUST_CODES,
-    Fault,
-    Verdict,
-    check_dates,
-    jobs_fault,
-    system_pool,
-    system_roots,
-    verify,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "EXPIRY_WARN_DAYS", "FETCH_FIX", "TRUST_CODES", "CertInfo", "Fault", "FetchError", "GoVerdict",
-    "JobsVerdict", "Verdict", "ca_bundle_faults", "ca_from_file", "ca_from_server", "check_dates",
-    "classify_socket_error", "common_name", "describe", "dns_name_matches", "fetch_chain", "fingerprint",
-    "fingerprint_error", "go_error_class", "go_verify", "host_ip", "is_ca", "is_ip", "is_self_signed",
-    "issued_by", "jobs_fault", "kind_class", "load_ca_pem", "load_pem_certificates", "name_covered",
-    "normalize_fingerprint", "openssl_verify", "parse_ca_bundle", "runner_roots", "split_pem", "system_pool",
-    "system_roots", "to_pem", "trusted_from_chain", "verify",
-]
+# name -> submodule; loaded on first use, so ``import wizard.tls`` costs nothing until a
+# function is called (the CLI's start-up, validate.py's use of the name helpers).
+_WHERE = {
+    "cafile": ("FETCH_FIX", "ca_from_file", "ca_from_server", "load_ca_pem", "trusted_from_chain"),
+    "certs": ("CertInfo", "common_name", "describe", "fingerprint", "is_ca", "is_self_signed",
+              "issued_by", "label", "load_pem_certificates", "name_covered",
+              "parse_ca_bundle", "split_pem", "to_pem"),
+    "names": ("dns_name_matches", "fingerprint_error", "host_ip", "is_ip", "normalize_fingerprint"),
+    "fetch": ("FetchError", "classify_socket_error", "fetch_chain"),
+    "gox509": ("GoVerdict", "go_error_class", "go_verify", "kind_class", "runner_roots"),
+    "openssl": ("JobsVerdict", "openssl_verify"),
+    "verdict": ("EXPIRY_WARN_DAYS", "TRUST_CODES", "Fault", "Verdict", "check_dates", "jobs_fault", "system_pool",
+                "system_roots", "verify"),
+}
+_MODULE_OF = {name: mod for mod, names in _WHERE.items() for name in names}
+
+__all__ = [*_MODULE_OF, "ca_bundle_faults"]
+
+if TYPE_CHECKING:
+    from .cafile import FETCH_FIX, ca_from_file, ca_from_server, load_ca_pem, trusted_from_chain  # noqa: F401
+    from .certs import (  # noqa: F401
+        CertInfo, common_name, describe, fingerprint, fingerprint_error, is_ca, is_self_signed, issued_by, label,
+        load_pem_certificates, name_covered, normalize_fingerprint, parse_ca_bundle, split_pem, to_pem)
+    from .fetch import FetchError, classify_socket_error, fetch_chain  # noqa: F401
+    from .gox509 import GoVerdict, go_error_class, go_verify, kind_class, runner_roots  # noqa: F401
+    from .names import dns_name_matches, host_ip, is_ip  # noqa: F401
+    from .openssl import JobsVerdict, openssl_verify  # noqa: F401
+    from .verdict import (  # noqa: F401
+        EXPIRY_WARN_DAYS, TRUST_CODES, Fault, Verdict, check_dates, jobs_fault, system_pool, system_roots, verify)
 
 
-def ca_bundle_faults(bundle: list, leaf=None, source: str = "the CA file") -> list[Fault]:
+def __getattr__(name: str) -> Any:
+    mod = _MODULE_OF.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+    globals()[name] = value
+    return value
+
+
+def ca_bundle_faults(bundle: list, leaf: Any = None, source: str = "the CA file") -> list[Fault]:
     """What is wrong with a CA file for the runner: only emptiness is (Go ignores such a file).
 
     A server certificate in the file is fine for Go when it is the server's own
     (pinned) and harmless otherwise; the job pods' verdict says whether git agrees.
     """
+    from .certs import common_name, is_ca, is_self_signed
+    from .verdict import Fault
+
     if not bundle:
         return [Fault("empty_ca_file", f"{source} holds no PEM certificate the runner can read (DER is not "
                                        "supported); the runner ignores it and uses the system store alone")]
-    if leaf is not None and any(c == leaf for c in bundle) and not is_ca(leaf):
+    if leaf is not None and any(c == leaf for c in bundle) and not is_ca(leaf) and not is_self_signed(leaf):
         return [Fault("leaf_as_ca", f"{source} pins the server's own certificate ({common_name(leaf.subject)}); "
                                     "the runner trusts it, but it must be replaced at every renewal: prefer "
                                     "the CA that signed it", severity="warn")]

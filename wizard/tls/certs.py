@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as _dt
-import ipaddress
 import re
 import warnings
 from dataclasses import dataclass
@@ -20,7 +19,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+from .names import dns_name_matches, fingerprint_error, host_ip, normalize_fingerprint  # noqa: F401
+
+# Some system roots carry serial number 0; Go parses them, and so do we, quietly.
+warnings.filterwarnings("ignore", message="Parsed a serial number which wasn't positive")
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.S)
 
@@ -55,9 +57,7 @@ def split_pem(data: bytes | str) -> list[PemBlock]:
 
 def _load_der(der: bytes) -> x509.Certificate | None:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return x509.load_der_x509_certificate(der)
+        return x509.load_der_x509_certificate(der)
     except ValueError:
         return None
 
@@ -69,18 +69,20 @@ def load_pem_certificates(data: bytes | str) -> list[x509.Certificate]:
     skipped, like the runner does. Use :func:`parse_ca_bundle` to be told why.
     """
     blocks = split_pem(data)
+    out: list[x509.Certificate] = []
     if blocks and all(b.kind == "CERTIFICATE" and not b.headers for b in blocks):
         try:
-            return x509.load_pem_x509_certificates(data if isinstance(data, bytes) else data.encode())
+            out = x509.load_pem_x509_certificates(data if isinstance(data, bytes) else data.encode())
         except ValueError:
-            pass  # one bad block: go block by block and skip it, as Go does
-    out = []
-    for b in blocks:
-        if b.kind == "CERTIFICATE" and not b.headers and b.der is not None:
-            cert = _load_der(b.der)
-            if cert is not None:
-                out.append(cert)
-    return out
+            out = []  # one bad block: go block by block and skip it, as Go does
+    if not out:
+        for b in blocks:
+            if b.kind == "CERTIFICATE" and not b.headers and b.der is not None:
+                cert = _load_der(b.der)
+                if cert is not None:
+                    out.append(cert)
+    # Go (>= 1.23) refuses to parse a certificate with a negative serial number
+    return [c for c in out if c.serial_number >= 0]
 
 
 def parse_ca_bundle(data: bytes | str) -> list[x509.Certificate]:
@@ -123,36 +125,7 @@ def fingerprint(cert: x509.Certificate | bytes) -> str:
     return "SHA256:" + ":".join(f"{b:02X}" for b in h.finalize())
 
 
-def normalize_fingerprint(fp: str) -> str:
-    """``SHA256:AB:CD:...`` (uppercase, colon-separated) from any common spelling."""
-    s = fp.strip()
-    if s.upper().startswith("SHA256:"):
-        s = s[7:]
-    hexdigits = s.replace(":", "").replace(" ", "").upper()
-    return "SHA256:" + ":".join(hexdigits[i:i + 2] for i in range(0, len(hexdigits), 2))
-
-
-def fingerprint_error(fp: str) -> str | None:
-    hexdigits = normalize_fingerprint(fp)[7:].replace(":", "")
-    if len(hexdigits) != 64 or any(ch not in "0123456789ABCDEF" for ch in hexdigits):
-        return (f'"{fp}" is not a SHA-256 fingerprint (64 hex digits, e.g. "SHA256:AB:CD:..."); '
-                "copy it from the wizard or from: openssl x509 -noout -fingerprint -sha256")
-    return None
-
-
-# --------------------------------------------------------------------------- names and IPs
-
-
-def host_ip(host: str) -> IP | None:
-    """The IP address ``host`` spells (``[::1]`` too), or None for a name."""
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-
-
-def is_ip(host: str) -> bool:
-    return host_ip(host) is not None
+# --------------------------------------------------------------------------- names
 
 
 def name_str(name: x509.Name) -> str:
@@ -180,48 +153,6 @@ def sans(cert: x509.Certificate) -> tuple[list[str], list[str], bool]:
         return [], [], False
     return ([str(d) for d in ext.get_values_for_type(x509.DNSName)],
             [str(i) for i in ext.get_values_for_type(x509.IPAddress)], True)
-
-
-def _lower(s: str) -> str:
-    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in s)
-
-
-def _valid_hostname(host: str, pattern: bool) -> bool:
-    if not pattern:
-        host = host.removesuffix(".")
-    if not host or host == "*":
-        return False
-    for i, part in enumerate(host.split(".")):
-        if not part:
-            return False
-        if pattern and i == 0 and part == "*":
-            continue
-        for j, c in enumerate(part):
-            if not (c.isascii() and (c.isalnum() or c == "_" or (c == "-" and j != 0))):
-                return False
-    return True
-
-
-def _match_pattern(pattern: str, host_parts: list[str]) -> bool:
-    pattern = _lower(pattern)
-    if not pattern or not host_parts:
-        return False
-    parts = pattern.split(".")
-    if len(parts) != len(host_parts):
-        return False
-    return all((i == 0 and p == "*") or p == host_parts[i] for i, p in enumerate(parts))
-
-
-def split_host(host: str) -> list[str]:
-    return _lower(host.removesuffix(".")).split(".")
-
-
-def dns_name_matches(pattern: str, host: str) -> bool:
-    """Go's matching: exact, or a ``*`` standing for one whole left-most label."""
-    name = _lower(host)
-    if _valid_hostname(name, False) and _valid_hostname(pattern, True):
-        return _match_pattern(pattern, split_host(name))
-    return pattern not in ("", ".") and name not in ("", ".") and _lower(pattern) == name
 
 
 def name_covered(cert: CertInfo | x509.Certificate, host: str) -> bool:

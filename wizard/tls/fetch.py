@@ -12,7 +12,7 @@ import ssl
 
 from cryptography import x509
 
-from .certs import is_ip
+from .names import is_ip
 
 
 class FetchError(Exception):

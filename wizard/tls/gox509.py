@@ -17,6 +17,7 @@ certificate pinned as the CA file).
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from .certs import _lower, _match_pattern, _valid_hostname, host_ip, load_pem_certificates, sans, split_host
+from .certs import load_pem_certificates, sans
+from .names import _lower, _match_pattern, _valid_hostname, host_ip, split_host
 
 LEAF, INTERMEDIATE, ROOT = 0, 1, 2
 MAX_SIGNATURE_CHECKS = 100
@@ -144,7 +146,12 @@ class GoCert:
         return str(cn[-1].value) if cn else ""
 
 
+@functools.lru_cache(maxsize=4096)
 def go_cert(cert: x509.Certificate) -> GoCert:
+    return _go_cert(cert)
+
+
+def _go_cert(cert: x509.Certificate) -> GoCert:
     pub = cert.public_key()
     spki = pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     g = GoCert(cert=cert, raw=cert.public_bytes(serialization.Encoding.DER),

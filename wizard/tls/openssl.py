@@ -13,6 +13,7 @@ is OpenSSL's, with its error code. A differential test runs it against Python's
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID
 
-from .certs import _lower, common_name, host_ip, issued_by, sans
+from .certs import common_name, issued_by, sans
+from .names import _lower, host_ip
 from .gox509 import _SIG_ALGS, go_cert
 
 # OpenSSL's X509_V_ERR_* codes used here, with OpenSSL's own texts
@@ -88,7 +90,12 @@ def _key_info(cert: x509.Certificate) -> tuple[str, int]:
     return "", 0
 
 
+@functools.lru_cache(maxsize=4096)
 def _ocert(cert: x509.Certificate) -> _OCert:
+    return _ocert_uncached(cert)
+
+
+def _ocert_uncached(cert: x509.Certificate) -> _OCert:
     g = go_cert(cert)
     o = _OCert(cert, g.raw, g.raw_subject, g.raw_issuer, cert.version == x509.Version.v1)
     o.key_kind, o.key_bits = _key_info(cert)

@@ -19,7 +19,8 @@ from typing import Any
 
 from cryptography import x509
 
-from .certs import CertInfo, describe, host_ip, is_self_signed, issued_by, label, load_pem_certificates
+from .certs import CertInfo, describe, is_self_signed, issued_by, label, load_pem_certificates
+from .names import host_ip
 from .gox509 import GoError, GoVerdict, _verify_hostname, go_cert, go_verify
 from .openssl import JobsVerdict, openssl_verify
 

@@ -1,4 +1,4 @@
-"""tlsinfo and the tls.gitlab.* checks against real TLS servers on loopback with generated certificates."""
+"""wizard.tls and the tls.gitlab.* checks against real TLS servers on loopback with generated certificates."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.support.tlsfactory import (
     make_self_signed,
     refused_port,
 )
-from wizard import tlsinfo
+from wizard import tls as tlsinfo
 from wizard.answers import parse
 from wizard.checks import run_checks
 from wizard.results import Status
@@ -158,13 +158,70 @@ def test_cn_only(ca, tmp_path):
 
 
 def test_leaf_given_as_ca(ca, tmp_path):
+    """A CA-signed server certificate pinned as the CA file: Go trusts it (a pool certificate
+    equal to the leaf), so this warns about renewals instead of failing; git in job pods
+    (OpenSSL with partial chains) trusts it too."""
     leaf = make_leaf(ca, cn="localhost", dns=["localhost"])
     faults = tlsinfo.ca_bundle_faults([leaf.cert], leaf.cert)
-    assert faults and faults[0].code == "leaf_as_ca" and "server's own certificate" in faults[0].message
+    assert faults and faults[0].code == "leaf_as_ca" and faults[0].severity == "warn"
+    assert "server's own certificate" in faults[0].message
     with TLSServer([leaf], leaf.key) as srv:
         res = _tls_results(tmp_path, f"https://localhost:{srv.port}/", leaf.pem)
     trust = res["tls.gitlab.trust"]
-    assert trust.status is Status.FAIL and "CA" in trust.detail
+    assert trust.status is Status.WARN and trust.data["runner"]["trusted"], trust.detail
+    assert "renewal" in trust.detail
+    assert res["tls.gitlab.jobs"].status is Status.PASS
+
+
+def test_self_signed_leaf_as_ca_file_is_trusted_and_renders(tmp_path):
+    """Seed 000: the server's own self-signed certificate in the CA Secret. Go trusts it;
+    check passes and render takes the file (no dead end before apply)."""
+    from wizard.answers import parse as parse_answers
+
+    leaf = make_self_signed("localhost", dns=["localhost"], ips=["127.0.0.1"])
+    with TLSServer([leaf], leaf.key) as srv:
+        res = _tls_results(tmp_path, f"https://localhost:{srv.port}/", leaf.pem)
+    assert res["tls.gitlab.trust"].status is Status.PASS, res["tls.gitlab.trust"].detail
+    assert res["tls.gitlab.jobs"].status is Status.PASS
+    a = parse_answers({"version": 1, "gitlab": {"url": "https://localhost/", "token": "env:X",
+                                                "ca": {"file": "ca.pem"}}}, base_dir=tmp_path)
+    assert tlsinfo.load_ca_pem(a, fetch=False) == leaf.pem.decode()
+
+
+def test_job_pods_disagree_on_any_eku(ca, tmp_path):
+    """anyExtendedKeyUsage: Go (manager) accepts, OpenSSL (git in job pods) does not."""
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from tests.support.tlsfactory import make_cert
+
+    leaf = make_cert("localhost", issuer=ca, dns=["localhost"], eku=[ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE])
+    with TLSServer([leaf], leaf.key) as srv:
+        res = _tls_results(tmp_path, f"https://localhost:{srv.port}/", ca.pem)
+    assert res["tls.gitlab.trust"].status is Status.PASS
+    jobs = res["tls.gitlab.jobs"]
+    assert jobs.status is Status.WARN and "serverAuth" in jobs.fix
+    assert "unsupported certificate purpose" in jobs.detail
+
+
+def test_manager_first_when_both_reject(tmp_path):
+    leaf = make_self_signed("localhost", dns=["localhost"])
+    with TLSServer([leaf], leaf.key) as srv:
+        res = _tls_results(tmp_path, f"https://localhost:{srv.port}/")
+    assert res["tls.gitlab.jobs"].status is Status.SKIP
+    assert "tls.gitlab.trust" in res["tls.gitlab.jobs"].detail
+
+
+def test_regenerated_ca_is_named(ca, tmp_path):
+    """Same name, new key: the reason is a wrong CA, with Go's text, not an incomplete chain."""
+    new = make_ca("Wizard Test Root")
+    leaf = make_leaf(new, cn="localhost", dns=["localhost"])
+    with TLSServer([leaf], leaf.key) as srv:
+        res = _tls_results(tmp_path, f"https://localhost:{srv.port}/", ca.pem)
+    trust = res["tls.gitlab.trust"]
+    assert trust.status is Status.FAIL
+    assert "re-generated" in trust.detail and "x509: certificate signed by unknown authority" in trust.detail
+    assert "replace the old" in trust.fix
+    assert res["tls.gitlab.chain"].status is Status.PASS
 
 
 def test_fetched_ca_with_fingerprint(ca, tmp_path):
