@@ -268,3 +268,31 @@ def test_check_reports_unreachable_gitlab(tmp_path):
 def test_fingerprint_format(ca):
     assert tlsinfo.fingerprint(ca.cert) == ca.fingerprint_sha256
     assert tlsinfo.normalize_fingerprint(ca.fingerprint_sha256.lower()[7:]) == ca.fingerprint_sha256
+
+
+def test_gitlab_api_trusts_what_the_runner_trusts(ca):
+    """The API client (token checks, create_runner) judges TLS as the runner does: a pinned
+    CA-signed server certificate works (OpenSSL without partial chains would refuse it), and an
+    untrusted chain is refused with Go's reason before any request, token included, is sent."""
+    from tests.support.fake_gitlab import FakeGitLab
+    from wizard.gitlab_api import GitLabAPI, GitLabError
+
+    leaf = make_leaf(ca, cn="localhost", dns=["localhost"], ips=["127.0.0.1"])
+    with FakeGitLab(tls=([leaf], leaf.key)) as gl:
+        api = GitLabAPI(gl.url, ca_pem=leaf.pem.decode(), timeout=5)
+        try:
+            with pytest.raises(GitLabError) as e:
+                api.version("glpat-nope")
+            assert e.value.status == 401  # the request went through: TLS was accepted
+        finally:
+            api.close()
+        gl.clear_requests()
+        other = make_ca("Somebody Else")
+        api = GitLabAPI(gl.url, ca_pem=other.pem.decode(), timeout=5)
+        try:
+            with pytest.raises(GitLabError) as e:
+                api.version("glpat-secret")
+            assert e.value.kind == "tls" and "x509: certificate signed by unknown authority" in e.value.message
+        finally:
+            api.close()
+        assert gl.requests == []
