@@ -109,6 +109,12 @@ def leaf_pinned() -> Case:
     return Case([leaf], pem(leaf))
 
 
+def leaf_pinned_broken_issuer_sent() -> Case:
+    root = _root(ca=False)  # its issuer, sent by the server, may not sign (found by the fuzz test)
+    leaf = _leaf(root)
+    return Case([leaf, root], pem(leaf))
+
+
 def leaf_and_root_in_file() -> Case:
     root = _root()
     leaf = _leaf(root)
@@ -320,6 +326,8 @@ SHAPES: list[Shape] = [
           self_signed_leaf_as_ca),
     Shape("self_signed_no_ca_file", "self-signed server certificate, no CA file", self_signed_no_ca_file),
     Shape("leaf_pinned_as_ca_file", "CA-signed server certificate pinned as the CA file", leaf_pinned),
+    Shape("leaf_pinned_broken_issuer_sent", "leaf pinned; the server also sends its CA:FALSE issuer",
+          leaf_pinned_broken_issuer_sent),
     Shape("leaf_and_root_in_file", "CA file holds the server certificate and its root", leaf_and_root_in_file),
     Shape("no_key_identifiers", "root and leaf without SKI/AKI", no_key_ids),
     Shape("no_key_usage", "root and leaf without keyUsage", no_key_usage),

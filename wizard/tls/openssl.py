@@ -287,9 +287,11 @@ def openssl_verify(presented: Sequence[x509.Certificate], host: str, store: Sequ
         chain.append(nxt)
         n_untrusted += 1
     if not trusted and n_untrusted == len(chain):
+        # last resort: the leaf itself is in the store; OpenSSL swaps it in but keeps the
+        # untrusted certificates above it, which are still checked below
         match = next((s for s in trusted_store if s.raw == leaf.raw), None)
         if match is not None:
-            chain, n_untrusted, trusted = [match], 0, True
+            chain[0], n_untrusted, trusted = match, 0, True
     if not trusted:
         top = chain[-1]
         if top.self_signed:
