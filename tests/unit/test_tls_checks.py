@@ -296,3 +296,49 @@ def test_gitlab_api_trusts_what_the_runner_trusts(ca):
         finally:
             api.close()
         assert gl.requests == []
+
+
+def test_pem_loading_follows_go(ca):
+    """load_pem_certificates takes what Go's AppendCertsFromPEM takes: CERTIFICATE blocks without
+    headers, skipping blocks that do not parse; parse_ca_bundle says why a user's file is unusable."""
+    import base64
+    import textwrap
+
+    other = make_ca("Other")
+    bad = b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"
+    key = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+    mixed = b"text before\n" + ca.pem + bad + key + other.pem
+    assert tlsinfo.load_pem_certificates(mixed) == [ca.cert, other.cert]
+    assert tlsinfo.load_pem_certificates(b"") == [] and tlsinfo.load_pem_certificates(key) == []
+    with pytest.raises(ValueError, match="does not parse"):
+        tlsinfo.parse_ca_bundle(mixed)
+    with pytest.raises(ValueError, match="private key"):
+        tlsinfo.parse_ca_bundle(key)
+    with pytest.raises(ValueError, match="no PEM certificate"):
+        tlsinfo.parse_ca_bundle(b"hello")
+    trusted = ca.der + bytes.fromhex("300a0c0874727573746564")  # OpenSSL's trust settings after the cert
+    body = "\n".join(textwrap.wrap(base64.b64encode(trusted).decode(), 64))
+    text = f"-----BEGIN TRUSTED CERTIFICATE-----\n{body}\n-----END TRUSTED CERTIFICATE-----\n"
+    assert tlsinfo.load_pem_certificates(text) == []  # Go ignores it ...
+    assert tlsinfo.parse_ca_bundle(text) == [ca.cert]  # ... so the bundle written for the runner converts it
+
+
+@pytest.mark.parametrize("pattern,host,want", [
+    ("gitlab.corp.test", "GITLAB.corp.test", True),
+    ("*.corp.test", "gitlab.corp.test", True),
+    ("*.corp.test", "a.b.corp.test", False),
+    ("*.corp.test", "corp.test", False),
+    ("*.test", "gitlab.corp.test", False),
+    ("git*.corp.test", "gitlab.corp.test", False),
+    ("gitlab.corp.test.", "gitlab.corp.test", False),
+    ("gitlab.corp.test", "gitlab.corp.test.", True),
+])
+def test_dns_names_match_as_go_does(pattern, host, want):
+    assert tlsinfo.dns_name_matches(pattern, host) is want
+
+
+def test_ip_and_fingerprint_helpers():
+    assert tlsinfo.is_ip("10.0.0.5") and tlsinfo.is_ip("[::1]") and not tlsinfo.is_ip("gitlab.test")
+    fp = "SHA256:" + ":".join(["AB"] * 32)
+    assert tlsinfo.normalize_fingerprint(fp.lower().replace(":", "")[6:]) == fp
+    assert tlsinfo.fingerprint_error(fp) is None and "not a SHA-256" in tlsinfo.fingerprint_error("AB:CD")

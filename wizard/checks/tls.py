@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import tls as wtls
+from ..errors import BadInput
 from ..results import Status
 from .engine import CheckContext, CheckSpec, Skip
 
@@ -44,7 +45,12 @@ def extra_roots(ctx: CheckContext) -> tuple[list[Any], str]:
     def compute() -> tuple[list[Any], str]:
         if ca.file:
             path = ctx.answers.resolve_path(ca.file)
-            return wtls.load_pem_certificates(path.read_bytes()), f"gitlab.ca.file ({ca.file})"
+            data = path.read_bytes()
+            try:  # judge what apply puts into the CA Secret (normalized PEM), when the file is usable
+                data = wtls.ca_from_file(path).encode()
+            except BadInput:
+                pass
+            return wtls.load_pem_certificates(data), f"gitlab.ca.file ({ca.file})"
         chain = gitlab_chain(ctx)
         if ca.fingerprint:
             want = wtls.normalize_fingerprint(ca.fingerprint)

@@ -85,17 +85,32 @@ def load_pem_certificates(data: bytes | str) -> list[x509.Certificate]:
     return [c for c in out if c.serial_number >= 0]
 
 
+def _der_length(der: bytes) -> int:
+    """Length of the first DER element (header included)."""
+    if len(der) < 2:
+        return len(der)
+    n = der[1]
+    if n < 0x80:
+        return 2 + n
+    k = n & 0x7F
+    return 2 + k + int.from_bytes(der[2:2 + k], "big")
+
+
 def parse_ca_bundle(data: bytes | str) -> list[x509.Certificate]:
-    """Every certificate of a CA bundle the user gave. Raises ValueError with a readable reason."""
+    """Every certificate of a CA bundle the user gave. Raises ValueError with a readable reason.
+
+    OpenSSL ``TRUSTED CERTIFICATE`` blocks are taken too (the runner ignores them, so the
+    bundle written for it must be re-encoded as CERTIFICATE blocks: :func:`to_pem`).
+    """
     blocks = split_pem(data)
     certs = []
     for b in blocks:
         if b.kind not in ("CERTIFICATE", "TRUSTED CERTIFICATE"):
             continue
-        if b.kind == "TRUSTED CERTIFICATE":
-            raise ValueError("it holds an OpenSSL TRUSTED CERTIFICATE block, which the runner (Go) ignores; "
-                             "convert it with: openssl x509 -in FILE -out FILE.pem")
-        cert = _load_der(b.der) if b.der is not None else None
+        der = b.der
+        if b.kind == "TRUSTED CERTIFICATE" and der:
+            der = der[:_der_length(der)]  # the certificate, without OpenSSL's trust settings after it
+        cert = _load_der(der) if der is not None else None
         if cert is None:
             raise ValueError("a CERTIFICATE block does not parse (damaged base64 or DER)")
         certs.append(cert)
