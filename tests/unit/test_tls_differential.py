@@ -107,3 +107,37 @@ def test_job_pods_verdict_equals_openssl(served, go_oracle: GoOracle) -> None:
     chain = tls.fetch_chain(case.host, port, connect_to="127.0.0.1", timeout=5)
     mine = tls.openssl_verify(chain, case.host, roots)
     assert (mine.trusted, mine.code) == (trusted, code), f"{shape.what}: OpenSSL says {code}, model {mine.text}"
+
+
+def test_checks_block_exactly_when_go_rejects(served, go_oracle: GoOracle, tmp_path) -> None:
+    """The tls.gitlab.* checks, as check/apply run them: a FAIL exactly when Go rejects (so a false
+    'not trusted' cannot block apply), and tls.gitlab.jobs warns exactly when only git disagrees."""
+    from wizard.answers import parse
+    from wizard.checks import run_checks
+    from wizard.results import Status
+
+    shape, case, port = served
+    go = go_oracle.verdict(port, case.host, case.ca_file, pem(*case.system))
+    doc = {"version": 1, "gitlab": {"url": f"https://{case.host}:{port}/", "token": "env:RW_UNUSED_TOKEN"}}
+    if case.host != "127.0.0.1":
+        doc["host_aliases"] = [{"ip": "127.0.0.1", "hostnames": [case.host]}]
+    if case.ca_file is not None:
+        (tmp_path / "ca.crt").write_bytes(case.ca_file)
+        doc["gitlab"]["ca"] = {"file": "ca.crt"}
+    with tls.system_pool([c.cert for c in case.system]):
+        res = {r.id: r for r in run_checks(parse(doc, base_dir=tmp_path), ids=["tls.*"])}
+    core = ("tls.gitlab.chain", "tls.gitlab.trust", "tls.gitlab.name", "tls.gitlab.expiry")
+    failed = [i for i in core if res[i].status is Status.FAIL]
+    assert bool(failed) == (not go["trusted"]), (go, {i: res[i].detail for i in failed})
+    if not go["trusted"]:
+        cls = tls.go_error_class(go["x509_error"])
+        where = {"hostname": "tls.gitlab.name"}.get(cls)
+        if cls == "expired_or_not_yet_valid" and res["tls.gitlab.expiry"].status is Status.FAIL:
+            where = "tls.gitlab.expiry"
+        assert (where or "tls.gitlab.trust") in failed, (cls, failed)
+    jobs = res["tls.gitlab.jobs"].status
+    assert jobs in (Status.PASS, Status.WARN, Status.SKIP)
+    if go["trusted"]:
+        assert res["tls.gitlab.trust"].status in (Status.PASS, Status.WARN)
+        assert res["tls.gitlab.trust"].data["runner"]["trusted"]
+        assert (jobs is Status.WARN) == (res["tls.gitlab.jobs"].data["trusted"] is False)
