@@ -219,16 +219,19 @@ def check_jobs(ctx: CheckContext):
     jobs = verdict.jobs
     if jobs is None:
         raise Skip("no job-pod verdict")
-    data = {"trusted": jobs.trusted, "openssl_error": jobs.text, "manager_trusts": verdict.trusted}
-    if jobs.trusted and verdict.trusted:
+    manager = bool(verdict.runner and verdict.runner.trusted)
+    data = {"trusted": jobs.trusted, "openssl_error": jobs.text, "manager_trusts": manager}
+    if jobs.trusted and manager:
         return ctx.ok("git in job pods (OpenSSL, default helper image) trusts GitLab with the same CA file",
                       data=data, catalog=("E02",))
-    if not verdict.trusted:
+    if not manager:
+        see = "tls.gitlab.trust" if not verdict.trusted else "tls.gitlab.name" if not verdict.name_ok \
+            else "tls.gitlab.expiry"
         if jobs.trusted:
-            return ctx.skip("git in job pods would accept this certificate, but the runner manager rejects it "
-                            "first (see tls.gitlab.trust)", data=data)
-        return ctx.skip(f"the runner manager rejects the certificate first (see tls.gitlab.trust); git in job "
-                        f"pods would too (OpenSSL: {jobs.text})", data=data)
+            return ctx.skip(f"git in job pods would accept this certificate, but the runner manager rejects it "
+                            f"first (see {see})", data=data)
+        return ctx.skip(f"the runner manager rejects the certificate first (see {see}); git in job pods would "
+                        f"too (OpenSSL: {jobs.text})", data=data)
     f = verdict.jobs_fault
     assert f is not None
     return ctx.warn(f"the runner manager trusts GitLab, but {f.message}; jobs would fail at git clone",

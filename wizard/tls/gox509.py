@@ -490,8 +490,12 @@ class GoVerdict:
 
 
 def go_verify(presented: Sequence[x509.Certificate], server_name: str, roots: Sequence[x509.Certificate],
-              now: _dt.datetime | None = None) -> GoVerdict:
-    """Go's ``tls.Conn.verifyServerCertificate`` + ``Certificate.Verify`` with ``roots`` as RootCAs."""
+              now: _dt.datetime | None = None, *, leaf_dates: bool = True) -> GoVerdict:
+    """Go's ``tls.Conn.verifyServerCertificate`` + ``Certificate.Verify`` with ``roots`` as RootCAs.
+
+    ``server_name=""`` skips the name check and ``leaf_dates=False`` the leaf's own validity
+    period (Go checks both first, before any chain): what is left is the chain's trust.
+    """
     now = now or _dt.datetime.now(_dt.timezone.utc)
     if not presented:
         return GoVerdict(False, GoError("handshake", "tls: server sent no certificate"))
@@ -500,6 +504,8 @@ def go_verify(presented: Sequence[x509.Certificate], server_name: str, roots: Se
     inters = _Pool(certs[1:])
     pool = _Pool([go_cert(r) for r in roots])
     err = _is_valid(leaf, LEAF, [], now)
+    if err is not None and not leaf_dates and err.kind in ("expired", "not_yet_valid"):
+        err = None  # the rest of isValid(leaf) has nothing left to say about a leaf
     if err is None and server_name:
         err = _verify_hostname(leaf, server_name)
     if err is not None:

@@ -144,6 +144,9 @@ def trust_fault(err: GoError, presented: Sequence[x509.Certificate], has_ca_file
         if hk in ("key_type_mismatch", "unsupported_algorithm"):
             return Fault("wrong_ca", f"\"{cand}\" cannot have signed {who} {_go(err)}",
                          fix="put the CA that signed the certificate into the CA file")
+        if hk in ("not_authorized_to_sign", "too_many_intermediates", "unhandled_critical", "name_mismatch"):
+            # the candidate CA was refused for a reason of its own: say that reason, with Go's whole text
+            return trust_fault(GoError(hk, err.text, err.hint_cert), presented, has_ca_file)
     if kind == "unknown_authority":
         return _unknown_fault(err, presented, has_ca_file)
     if kind in ("expired", "not_yet_valid"):
@@ -240,11 +243,12 @@ def name_faults(leaf: x509.Certificate, host: str, port: int | None) -> tuple[li
 
 def check_dates(info: CertInfo, now: _dt.datetime | None = None, what: str = "certificate") -> list[Fault]:
     now = now or _dt.datetime.now(_dt.timezone.utc)
+    go = "(Go: x509: certificate has expired or is not yet valid)"
     if info.not_after < now:
-        return [Fault("expired", f"the {what} expired on {info.not_after:%Y-%m-%d %H:%M} UTC")]
+        return [Fault("expired", f"the {what} expired on {info.not_after:%Y-%m-%d %H:%M} UTC {go}")]
     if info.not_before > now:
         return [Fault("not_yet_valid", f"the {what} is not valid before {info.not_before:%Y-%m-%d %H:%M} UTC "
-                                       "(check the clocks)")]
+                                       f"(check the clocks) {go}")]
     days = info.days_left(now)
     if days < EXPIRY_WARN_DAYS:
         return [Fault("expiring", f"the {what} expires in {int(days)} days, on {info.not_after:%Y-%m-%d}",
@@ -324,12 +328,11 @@ def verify(chain: list[x509.Certificate], host: str, *, extra_roots: list[x509.C
     v.name_ok = not name
     v.faults += name
     v.faults += check_dates(linfo, now, "server certificate")
-    # trust of the chain on its own: Go with no name to match, at a moment inside the leaf's validity
-    probe = now if linfo.not_before <= now <= linfo.not_after else linfo.not_before + _dt.timedelta(seconds=1)
-    trust = go_verify(chain, "", roots, probe)
+    # trust of the chain on its own: Go without the name and the leaf's own dates (checked above)
+    trust = go_verify(chain, "", roots, now, leaf_dates=False)
     if trust.trusted:
         v.trusted = True
-        alone = go_verify(chain, "", sysroots, probe) if sysroots and extra else trust
+        alone = go_verify(chain, "", sysroots, now, leaf_dates=False) if sysroots and extra else trust
         v.trusted_by = "system" if (sysroots and alone.trusted) else "extra"
         v.path = [label(c) for c in trust.chain]
     elif trust.error is not None:
