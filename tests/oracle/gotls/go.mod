@@ -1,3 +1,3 @@
 module runnerwizard/gotls
 
-go 1.22
+go 1.20
