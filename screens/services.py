@@ -22,7 +22,7 @@ from wizard import steps as st
 if TYPE_CHECKING:
     from wizard.answers import Answers
     from wizard.results import Result
-    from wizard.tlsinfo import Verdict
+    from wizard.tls import Verdict
 
 
 def _run_checks(answers: Answers, **kw: Any) -> list[Result]:
@@ -41,15 +41,15 @@ def _inspect_tls(url: str, ca_file: str | None) -> Verdict:
     """Fetch GitLab's chain and judge it (trust, names, dates)."""
     from urllib.parse import urlsplit
 
-    from wizard import tlsinfo
+    from wizard import tls
 
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port or 443
-    chain = tlsinfo.fetch_chain(host, port, timeout=5.0)
+    chain = tls.fetch_chain(host, port, timeout=5.0)
     extra = None
     if ca_file:
-        extra = tlsinfo.load_pem_bundle(Path(ca_file).expanduser().read_bytes())
-    return tlsinfo.verify(chain, host, extra_roots=extra, port=port)
+        extra = tls.load_pem_certificates(Path(ca_file).expanduser().read_bytes())
+    return tls.verify(chain, host, extra_roots=extra, port=port)
 
 
 def _resolve(host: str) -> list[str]:

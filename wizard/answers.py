@@ -21,6 +21,8 @@ from .logsafe import looks_like_secret
 from .safeio import printable
 from . import validate as v
 from .errors import BadInput, FieldError, SecretUnavailable
+from .tls.names import fingerprint_error as _fingerprint_error
+from .tls.names import normalize_fingerprint
 
 _log = logging.getLogger("wizard.answers")
 
@@ -751,26 +753,6 @@ def _chart_version(x: str) -> str | None:
     from .chart import version_problem
 
     return v.semver(x) or version_problem(x)
-
-
-def normalize_fingerprint(fp: str) -> str:
-    """``SHA256:AB:CD:...`` (uppercase, colon-separated) from any common spelling."""
-    s = fp.strip()
-    if s.upper().startswith("SHA256:"):
-        s = s[7:]
-    hexdigits = s.replace(":", "").replace(" ", "").upper()
-    return "SHA256:" + ":".join(hexdigits[i:i + 2] for i in range(0, len(hexdigits), 2))
-
-
-def _fingerprint_error(fp: str) -> str | None:
-    s = fp.strip()
-    if s.upper().startswith("SHA256:"):
-        s = s[7:]
-    hexdigits = s.replace(":", "").replace(" ", "")
-    if len(hexdigits) != 64 or any(ch not in "0123456789abcdefABCDEF" for ch in hexdigits):
-        return (f'"{fp}" is not a SHA-256 fingerprint (64 hex digits, e.g. "SHA256:AB:CD:..."); '
-                "copy it from the wizard or from: openssl x509 -noout -fingerprint -sha256")
-    return None
 
 
 # --------------------------------------------------------------------------- public API

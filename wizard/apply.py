@@ -225,7 +225,7 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
     from . import helm as _helm
     from . import tokens as _tokens
     from . import verify as _verify
-    from .ca import load_ca_pem
+    from .tls import load_ca_pem
     from .render import render, write
     from .results import Status
 

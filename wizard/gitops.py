@@ -342,7 +342,7 @@ def command(args: Any, opts: Any) -> int:
     """``runner-wizard render --gitops ENGINE``: the usual artifacts, then ``gitops-<engine>/``."""
     from . import helm
     from .answers import load
-    from .ca import load_ca_pem
+    from .tls import load_ca_pem
     from .render import command as render_command
     from .render import render
 

@@ -513,7 +513,7 @@ def _node_script(a: Answers, runtime: str, files: dict[str, str]) -> str:
 
 
 def _read_ca_file(a: Answers, reg: Registry, i: int) -> str:
-    from .ca import ca_from_file
+    from .tls import ca_from_file
 
     assert reg.ca_file
     return ca_from_file(a.resolve_path(reg.ca_file), field=f"registries[{i}].ca_file")
@@ -919,14 +919,14 @@ def render(answers: Answers, *, node_runtime: str | None = None, ca_pem: str | N
     """Every artifact for these answers. Pure: no network, no secret read.
 
     ``node_runtime``: the runtime read from the cluster when the answers say ``auto``.
-    ``ca_pem``: the GitLab CA bundle (``wizard.ca.load_ca_pem``); when ``None`` and the
+    ``ca_pem``: the GitLab CA bundle (``wizard.tls.load_ca_pem``); when ``None`` and the
     answers name a CA file, it is read here. ``runner_token``: a token already known (from
     ``create_runner``), used by ``secret_objects`` and to decide ``unregisterRunners``.
     ``api_server``/``api_ca_pem``: the cluster API for ``mode: external``.
     """
     a = answers
     if ca_pem is None and a.gitlab.ca is not None and a.gitlab.ca.file:
-        from .ca import load_ca_pem
+        from .tls import load_ca_pem
 
         ca_pem = load_ca_pem(a, fetch=False)
     ca_configured = a.gitlab.ca is not None
@@ -1108,7 +1108,7 @@ def write(rendered: Rendered, out_dir: Path, *, with_secrets: bool = False) -> l
 def command(args: Any, opts: Any) -> int:
     """``runner-wizard render --answers FILE --out DIR [--with-secrets]``."""
     from .answers import load
-    from .ca import load_ca_pem
+    from .tls import load_ca_pem
 
     if not args.out:
         raise BadInput([FieldError("--out", "is empty; give the folder to write the files into")])

@@ -11,6 +11,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
+from .tls.names import is_ip
+
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z", re.ASCII)
 _HOST_LABEL = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?\Z", re.ASCII)
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?\Z", re.ASCII)
@@ -78,16 +80,6 @@ def hostname(value: str) -> str | None:
         if not label or len(label) > 63 or not _HOST_LABEL.fullmatch(label):
             return f'"{value}" is not a valid host name (letters, digits, "-" and ".")'
     return None
-
-
-def is_ip(value: str) -> bool:
-    if "%" in value:
-        return False
-    try:
-        ipaddress.ip_address(value.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 def split_host_port(hostport: str) -> tuple[str, int | None]:
