@@ -784,6 +784,7 @@ def command(args: Any, opts: Any) -> int:
         from .render import preflight_out
 
         preflight_out(Path(args.out))
+    opening = Kube.opening(opts.kubeconfig, opts.context)  # the TLS handshake overlaps reading the answers
     answers = load(args.answers)
     _require_secrets(answers)
     fail_after = os.environ.get(FAIL_ENV)
@@ -792,7 +793,8 @@ def command(args: Any, opts: Any) -> int:
     except ValueError as exc:
         raise BadInput(f"{FAIL_ENV}={fail_after!r} is not a whole number") from exc
     try:
-        kube = Kube.connect(opts.kubeconfig, opts.context or answers.cluster.context)
+        kube = opening.take(opts.kubeconfig, opts.context or answers.cluster.context) or \
+            Kube.connect(opts.kubeconfig, opts.context or answers.cluster.context)
     except KubeError as exc:
         print(f"runner-wizard: {exc.message}", file=sys.stderr)
         return 1

@@ -254,9 +254,12 @@ def _render(args: argparse.Namespace, opts: GlobalOptions) -> int:
 
 
 def _check(args: argparse.Namespace, opts: GlobalOptions) -> int:
+    from .kube import Opening
+
+    opening = Opening(opts.kubeconfig, opts.context, timeout=4.0)  # the TLS handshake overlaps reading the answers
     from .checks import command
 
-    return command(args, opts)
+    return command(args, opts, kube_opening=opening)
 
 
 def _apply(args: argparse.Namespace, opts: GlobalOptions) -> int:

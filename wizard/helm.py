@@ -131,6 +131,8 @@ def local_chart_version(ref: str) -> str | None:
 
     import yaml
 
+    from .yamlload import safe_load
+
     try:
         if os.path.isfile(os.path.join(ref, "Chart.yaml")):
             text = Path(ref, "Chart.yaml").read_text(encoding="utf-8")
@@ -144,7 +146,7 @@ def local_chart_version(ref: str) -> str | None:
                 text = f.read().decode("utf-8")
         else:
             return None
-        meta = yaml.safe_load(text) or {}
+        meta = safe_load(text) or {}
     except (OSError, tarfile.TarError, UnicodeDecodeError, yaml.YAMLError):
         return None
     version = meta.get("version") if isinstance(meta, dict) else None
@@ -326,13 +328,13 @@ def release_state(t: HelmTarget) -> ReleaseState | None:
 
 def up_to_date(t: HelmTarget, state: ReleaseState | None) -> bool:
     """True when the release is deployed from the same chart version with the same values."""
-    import yaml
+    from .yamlload import safe_load
 
     if state is None or state.status != "deployed":
         return False
     if state.chart_version != t.chart_version:
         return False
-    wanted = yaml.safe_load(Path(t.values_file).read_text(encoding="utf-8")) or {}
+    wanted = safe_load(Path(t.values_file).read_text(encoding="utf-8")) or {}
     return _canon(wanted) == _canon(state.values)
 
 
@@ -414,8 +416,10 @@ def _has_repo(binary: str, name: str) -> bool:
     if path is not None:
         import yaml
 
+        from .yamlload import safe_load
+
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            doc = safe_load(path.read_text(encoding="utf-8")) or {}
         except FileNotFoundError:
             return False
         except (OSError, UnicodeDecodeError, yaml.YAMLError):

@@ -158,8 +158,10 @@ class CheckContext:
     """What a check sees: the answers, shared facts, and helpers to build results."""
 
     def __init__(self, answers: Answers, *, kubeconfig: str | None = None, context: str | None = None,
-                 timeout_scale: float = 1.0):
+                 timeout_scale: float = 1.0, kube_opening: Any = None):
         self.answers = answers
+        self.kube_opening = kube_opening
+        """A :class:`wizard.kube.Opening` started earlier (e.g. while the answers were read)."""
         self.kubeconfig = kubeconfig
         self.context = context or answers.cluster.context
         self.timeout_scale = timeout_scale
@@ -274,6 +276,10 @@ class CheckContext:
         from ..kube import Kube, KubeError
 
         def connect() -> Any:
+            if self.kube_opening is not None:
+                opened = self.kube_opening.take(self.kubeconfig, self.context, wait=self._remaining())
+                if opened is not None:
+                    return opened
             k = Kube.connect(self.kubeconfig, self.context, timeout=self.t(4.0))
             k.version()  # prove it answers
             return k
