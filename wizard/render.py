@@ -1108,14 +1108,17 @@ def write(rendered: Rendered, out_dir: Path, *, with_secrets: bool = False) -> l
 def command(args: Any, opts: Any) -> int:
     """``runner-wizard render --answers FILE --out DIR [--with-secrets]``."""
     from .answers import load
-    from .tls import load_ca_pem
 
     if not args.out:
         raise BadInput([FieldError("--out", "is empty; give the folder to write the files into")])
     out = Path(args.out)
     preflight_out(out)
     answers = load(args.answers)
-    ca_pem = load_ca_pem(answers)
+    ca_pem = None
+    if answers.gitlab.ca is not None:  # certificates (and cryptography) only when a CA is configured
+        from .tls import load_ca_pem
+
+        ca_pem = load_ca_pem(answers)
     rendered = render(answers, ca_pem=ca_pem)
     warning = chart.version_warning(answers.runner.chart_version) if answers.cluster.mode == "helm" else None
     if warning:
