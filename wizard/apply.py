@@ -234,6 +234,9 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
     # ---- 1. render
     emit("render", START, "rendering the artifacts")
     ca_pem = load_ca_pem(a)
+    # The live checks only read: they run while the artifacts are rendered and written.
+    pending_checks = _Background(lambda: _default_checks(a, kubeconfig, kube.context)) if checks is None \
+        else None
     runtime = _node_runtime(a, kube)
     api_ca = _tokens._cluster_ca(kube) if external else None
     rendered = render(a, node_runtime=runtime, ca_pem=ca_pem,
@@ -262,7 +265,8 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
         results = checks
     else:
         emit("check", START, "running the live checks")
-        results = _default_checks(a, kubeconfig, kube.context)
+        assert pending_checks is not None
+        results = pending_checks.result()
     report.checks = list(results)
     fails = [r for r in results if r.status is Status.FAIL]
     warns = [r for r in results if r.status is Status.WARN]
@@ -299,11 +303,9 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
 
     desired = _desired_objects(a, rendered, token)
     planned: list[tuple[dict[str, Any], ObjectResult]] = []
-    new_namespaces: set[str] = set()
-    for obj in desired:
-        res = _plan_object(kube, obj, force=force, new_namespaces=new_namespaces)
-        if obj["kind"] == "Namespace" and res.action == _diff.CREATED:
-            new_namespaces.add(obj["metadata"]["name"])
+    for obj, res in zip(desired, _plan_all(kube, desired, force=force)):
+        if isinstance(res, BaseException):
+            raise res
         if _is_token_secret(a, obj) and token.pending:
             res.message = "the token comes from the new runner"
         planned.append((obj, res))
@@ -463,6 +465,58 @@ def _token_secret(a: Answers, token: TokenOutcome) -> dict[str, Any]:
         meta["annotations"] = ann
     return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
             "data": {"runner-token": b64(token.token), "runner-registration-token": ""}}
+
+
+class _Background:
+    """A call running on a daemon thread; :meth:`result` waits and returns or raises its outcome."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        import threading
+
+        self._done = threading.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._value = fn()
+            except BaseException as exc:  # noqa: BLE001 - re-raised by result()
+                self._error = exc
+            finally:
+                self._done.set()
+
+        threading.Thread(target=run, name="apply-checks", daemon=True).start()
+
+    def result(self) -> Any:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _plan_all(kube: Kube, desired: list[dict[str, Any]], *, force: bool) -> list[ObjectResult | BaseException]:
+    """Plan every object at once (each a live read plus a server-side dry run); the result or the
+    error per object, in order. Namespaces first: objects in one that does not exist yet cannot be
+    dry-run, so they are planned as created."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def plan(obj: dict[str, Any], new_namespaces: set[str]) -> ObjectResult | BaseException:
+        try:
+            return _plan_object(kube, obj, force=force, new_namespaces=new_namespaces)
+        except Exception as exc:  # noqa: BLE001 - raised by the caller in order
+            return exc
+
+    out: list[ObjectResult | BaseException] = [None] * len(desired)  # type: ignore[list-item]
+    first = [i for i, o in enumerate(desired) if o["kind"] == "Namespace"]
+    rest = [i for i, o in enumerate(desired) if o["kind"] != "Namespace"]
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="plan") as pool:
+        for i, r in zip(first, pool.map(lambda i: plan(desired[i], set()), first)):
+            out[i] = r
+        new_namespaces = {desired[i]["metadata"]["name"] for i in first
+                          if isinstance(out[i], ObjectResult) and out[i].action == _diff.CREATED}
+        for i, r in zip(rest, pool.map(lambda i: plan(desired[i], new_namespaces), rest)):
+            out[i] = r
+    return out
 
 
 def _plan_object(kube: Kube, obj: dict[str, Any], *, force: bool, new_namespaces: set[str]) -> ObjectResult:
@@ -793,8 +847,11 @@ def command(args: Any, opts: Any) -> int:
     except ValueError as exc:
         raise BadInput(f"{FAIL_ENV}={fail_after!r} is not a whole number") from exc
     try:
-        kube = opening.take(opts.kubeconfig, opts.context or answers.cluster.context) or \
-            Kube.connect(opts.kubeconfig, opts.context or answers.cluster.context)
+        kube = opening.take(opts.kubeconfig, opts.context or answers.cluster.context)
+    except KubeError:  # not reachable now: connect as before, and the run says where it stopped
+        kube = None
+    try:
+        kube = kube or Kube.connect(opts.kubeconfig, opts.context or answers.cluster.context)
     except KubeError as exc:
         print(f"runner-wizard: {exc.message}", file=sys.stderr)
         return 1
