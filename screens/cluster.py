@@ -32,7 +32,7 @@ class ClusterScreen(StepScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self._load_contexts()
+        self.call_after_refresh(self._load_contexts)  # the screen paints first, then the kubeconfig is read
 
     @work(thread=True, exclusive=True, group="contexts", exit_on_error=False)
     def _load_contexts(self) -> None:
