@@ -377,5 +377,22 @@ def _bounded(text: str, limit: int = 4000) -> str:
     return "\n".join(printable(line, 500) for line in text.splitlines()[:40])[:limit]
 
 
+def exit_now(rc: int) -> None:
+    """End a command's process with ``rc``, skipping the interpreter's teardown (freeing every
+    object of every module: 30-100 ms that no one waits for). atexit handlers still run, and
+    stdout and stderr are flushed first. Only for a process that runs one command and ends."""
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(rc & 0xFF)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    exit_now(main())
