@@ -620,7 +620,8 @@ def _verify_all(a: Answers, kube: Kube, report: ApplyReport, emit: Callable[...,
                                             f"{a.cluster.manager_service_account}"])
             report.verifications.append(v)
             _emit_verification(emit, v, report)
-        gl = _verify.runner_in_gitlab(a, api, token.runner_id, _user_token(a))
+        # the manager runs on a VM the user has yet to set up: look once, do not wait
+        gl = _verify.runner_in_gitlab(a, api, token.runner_id, _user_token(a), timeout_s=0)
         if gl.ok is None:
             gl.next_steps.insert(0, "install config.toml on the runner VM and start gitlab-runner there")
         report.verifications.append(gl)
@@ -642,7 +643,7 @@ def _verify_all(a: Answers, kube: Kube, report: ApplyReport, emit: Callable[...,
     report.verifications.append(dep)
     _emit_verification(emit, dep, report)
     if dep.ok:
-        gl = _verify.runner_in_gitlab(a, api, token.runner_id, _user_token(a))
+        gl = _verify.runner_in_gitlab(a, api, token.runner_id, _user_token(a), progress=progress)
         report.verifications.append(gl)
         _emit_verification(emit, gl, report)
 
@@ -655,7 +656,7 @@ def _emit_verification(emit: Callable[..., None], v: Verification, report: Apply
         if s not in report.next_steps:
             report.next_steps.append(s)
     status = FAIL if v.ok is False else WARN
-    label = "NOT VERIFIED" if v.ok is False else "not checked"
+    label = v.label or ("NOT VERIFIED" if v.ok is False else "not checked")
     emit("verify", status, f"{v.what}: {label}: {v.reason}",
          "\n".join(f"    next step: {s}" for s in v.next_steps))
 
