@@ -340,6 +340,15 @@ def _default_tmp_base() -> str | None:
     return None
 
 
+def _child_env() -> dict[str, str]:
+    """A minimal environment for the components (nothing of the caller's, e.g. tokens, leaks in)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/"),
+        "LANG": "C.UTF-8",
+    }
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
     try:
         import ctypes
@@ -473,6 +482,7 @@ class Envtest:
         with open(log, "ab") as fh:
             p = subprocess.Popen(
                 argv,
+                env=_child_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=fh,
                 stderr=subprocess.STDOUT,
@@ -529,6 +539,10 @@ class Envtest:
             f"--service-account-key-file={pki['sa_pub']}",
             f"--service-account-signing-key-file={pki['sa_key']}",
             "--allow-privileged=true",
+            # Debian's etcd 3.4.23 has no watch progress requests, so streaming lists cannot work.
+            # With WatchList off the apiserver rejects them up front and every client falls back
+            # to LIST + WATCH at once (instead of kwok backing off for a minute).
+            "--feature-gates=WatchList=false",
             # simulated nodes: never resolve their host names; their InternalIP is 127.0.0.1
             "--kubelet-preferred-address-types=InternalIP",
             "--profiling=false",
@@ -586,7 +600,6 @@ class Envtest:
             *serving,
             "--kube-api-qps=200",
             "--kube-api-burst=400",
-            "--concurrent-gc-syncs=5",
             "--profiling=false",
             "--v=1",
         ]
@@ -602,14 +615,22 @@ class Envtest:
             "--v=1",
         ]
         kwok_cfg = d / "kwok.yaml"
-        kwok_cfg.write_text("apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions: {}\n")
+        # an explicit config file (never ~/.kwok/kwok.yaml): no Stage objects => kwok's default
+        # stages (node-initialize + heartbeat with leases; pod-ready, pod-complete, pod-delete).
+        # Pods annotated KWOK_CUSTOM_STATUS_ANNOTATION keep the status a test writes by hand.
+        kwok_cfg.write_text(
+            "apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions:\n"
+            f"  disregardStatusWithAnnotationSelector: {'='.join(KWOK_CUSTOM_STATUS_ANNOTATION)}\n")
         kwok_argv = [
             str(self._bins["kwok"]),
             f"--config={kwok_cfg}",
             f"--kubeconfig={kubeconfig}",
             "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=" + "=".join(KWOK_NODE_ANNOTATION),
-            "--disregard-status-with-annotation-selector=" + "=".join(KWOK_CUSTOM_STATUS_ANNOTATION),
+            # like a kubelet: a node lease renewed every 10s (kwok v0.7 leaves leases off unless
+            # asked, and then its default status heartbeat comes only every ~10 minutes, so the
+            # node lifecycle controller would mark the nodes unreachable after ~50s)
+            "--node-lease-duration-seconds=40",
             "--node-ip=127.0.0.1",
             f"--cidr={POD_CIDR}",
             f"--server-address=127.0.0.1:{kwok_port}",
