@@ -128,9 +128,15 @@ def test_namespace_with_running_pods_finishes_deleting(admin_api, k8s_ns):
     core.delete_namespace(ns)
 
     def gone():
-        with pytest.raises(ApiException) as e:
-            core.read_namespace(ns)
-        assert e.value.status == 404
+        try:
+            left = core.read_namespace(ns)
+        except ApiException as e:
+            assert e.status == 404
+            return
+        conds = [f"{c.type}: {c.message}" for c in left.status.conditions or [] if c.status == "True"]
+        pods = [(p.metadata.name, p.status.phase, p.metadata.finalizers)
+                for p in core.list_namespaced_pod(ns).items]
+        raise AssertionError(f"namespace {ns} still {left.status.phase}: {conds}; pods {pods}")
 
     eventually(gone, timeout=60)
     assert not [p for p in core.list_pod_for_all_namespaces(field_selector=f"metadata.namespace={ns}").items]

@@ -708,12 +708,18 @@ class Envtest:
     def _create_node(self, name: str, runtime: str, arch: str) -> None:
         meta, status = _node_doc(name, runtime, arch, "linux", None, ready=True,
                                  kubelet_version=self.version or f"v{K8S_VERSION}", kwok=True)
-        for method, path, body, ctype in (
-                ("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": meta}, "application/json"),
-                ("PATCH", f"/api/v1/nodes/{name}/status", {"status": status}, "application/merge-patch+json")):
-            code, out = self._api(method, path, body, ctype)
-            if code >= 300:
-                raise self._failure(f"{method} {path} -> HTTP {code}: {out[:300]!r}")
+        # status in the create, as a kubelet registers: kwok then keeps it (a node without a
+        # Ready status gets kwok's own nodeInfo and capacity)
+        code, out = self._api("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": meta,
+                                                        "status": status})
+        if code >= 300:
+            raise self._failure(f"POST /api/v1/nodes -> HTTP {code}: {out[:300]!r}")
+        # drop the not-ready taint admission puts on every new node (the node lifecycle
+        # controller would, a few seconds later): pods can land at once
+        code, out = self._api("PATCH", f"/api/v1/nodes/{name}", {"spec": {"taints": None}},
+                              "application/merge-patch+json")
+        if code >= 300:
+            raise self._failure(f"PATCH /api/v1/nodes/{name} -> HTTP {code}: {out[:300]!r}")
 
     def _ssl_context(self) -> ssl.SSLContext:
         assert self.tmpdir is not None
@@ -972,8 +978,10 @@ class Envtest:
         api = self.api_client()
         try:
             v1 = k.CoreV1Api(api)
-            v1.create_node({"apiVersion": "v1", "kind": "Node", "metadata": meta})
-            v1.patch_node_status(name, {"status": status})
+            # status in the create, as a kubelet registers: kwok keeps it instead of writing its own
+            v1.create_node({"apiVersion": "v1", "kind": "Node", "metadata": meta, "status": status,
+                            "spec": {"taints": taints or None}})
+            v1.patch_node_status(name, {"status": status})  # replaces what TaintNodesByCondition reacted to
             v1.patch_node(name, {"spec": {"taints": taints or None}})
             return api.sanitize_for_serialization(v1.read_node_status(name))
         finally:
