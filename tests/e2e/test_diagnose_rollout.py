@@ -60,7 +60,7 @@ def test_tainted_nodes(envtest, k8s_ns, capsys):
     _code, doc = diagnose_until(b, capsys, "E10")
     r = manager_findings(doc)["diagnose.E10.manager.no-schedulable-node"]
     assert "taints" in r["title"]
-    assert any("untolerated taint" in e and "dedicated" in e for e in r["evidence"]), r
+    assert any("untolerated taint" in e for e in r["evidence"]), "\n".join(r["evidence"])
 
 
 def test_insufficient_resources(envtest, k8s_ns, capsys):
