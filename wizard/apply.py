@@ -815,7 +815,13 @@ def _print_summary(report: ApplyReport) -> None:
     if report.out_dir:
         print(f"Artifacts: {report.out_dir}")
     if not report.dry_run and not report.stopped:
-        print("Verified." if report.verified else "NOT VERIFIED: the install did not reach the verified state.")
+        if report.verified:
+            print("Verified.")
+        else:
+            open_items = "; ".join(f"{v.what}: {(v.label or 'not verified').lower()}"
+                                   for v in report.verifications if v.ok is False)
+            print("NOT VERIFIED: the install did not reach the verified state"
+                  + (f" ({open_items})." if open_items else "."))
     if report.next_steps:
         print("Next steps:")
         for i, s in enumerate(dict.fromkeys(report.next_steps), 1):

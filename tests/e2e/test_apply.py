@@ -1,6 +1,6 @@
 """``runner-wizard apply`` against a real kube-apiserver (envtest), a fake GitLab and a real helm.
 
-Every test uses fresh namespace names (namespaces never finish deleting in envtest).
+Every test uses fresh namespace names (the session's control plane is shared).
 The live checks are replaced by a stub (``wizard.apply._default_checks``) except where a
 test is about them; they are covered by their own suite.
 """
@@ -609,19 +609,20 @@ def helm_on_path(tmp_path, monkeypatch):
     return bindir / "helm"
 
 
-def test_helm_install_with_the_local_chart_then_verify_times_out_cleanly(envtest, tmp_path, capsys,
-                                                                         helm_on_path):
+def test_helm_install_with_the_local_chart_then_verify_sees_the_rollout(envtest, tmp_path, capsys, monkeypatch,
+                                                                        helm_on_path):
+    monkeypatch.setenv("RUNNER_WIZARD_VERIFY_TIMEOUT", "60")
     sfx = _suffix()
     ans = answers_file(tmp_path, sfx, ca_file=str(_ca_pem(tmp_path)), runner={"replicas": 2})
     out = tmp_path / "o"
-    t0 = time.monotonic()
     rc = run_cli(envtest, ans, out, "--yes")
     text = all_output(capsys)
-    assert rc == 1, text
     assert "installed Helm release" in text
-    assert "NOT VERIFIED" in text and "no pods run" in text
-    assert f"kubectl -n rs-{sfx} rollout status deployment/gitlab-runner" in text
-    assert time.monotonic() - t0 < 60
+    # the harness's controller-manager, scheduler and kwok nodes roll the Deployment out
+    assert f"Deployment rs-{sfx}/gitlab-runner available: 2/2 ready" in text, text
+    # no user token: GitLab's side cannot be looked at, which is said, not failed
+    assert "runner manager connected to GitLab: not checked" in text
+    assert rc == 0 and "Verified." in text
     a = load(ans)
     kube = kube_for(envtest)
     dep = kube.get(f"/apis/apps/v1/namespaces/rs-{sfx}/deployments/{names.deployment(a)}")

@@ -6,6 +6,7 @@ cannot finish, verify names the cause the controllers recorded."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -97,6 +98,8 @@ def test_real_chart_reaches_deployment_available_and_gitlab_half_stays_honest(
     t0 = time.monotonic()
     rc, text = run(envtest, ans, tmp_path / "o", capsys)
     elapsed = time.monotonic() - t0
+    if os.environ.get("RW_SHOW_APPLY"):
+        print(text, file=sys.__stdout__)
     a = load(ans)
     ns, dep_name = a.cluster.runner_namespace, names.deployment(a)
 
@@ -111,7 +114,7 @@ def test_real_chart_reaches_deployment_available_and_gitlab_half_stays_honest(
     assert rc == 1 and "NOT VERIFIED" in text.split("Runner id:")[-1]
     assert "Traceback" not in text
     assert runner.token not in text
-    print(f"apply with the real chart until Deployment available: {elapsed:.1f}s")
+    print(f"apply with the real chart until Deployment available: {elapsed:.1f}s", file=sys.__stdout__)
 
     kube = Kube.connect(str(envtest.kubeconfig))
     try:
