@@ -616,7 +616,7 @@ class Envtest:
         ]
         kwok_cfg = d / "kwok.yaml"
         # an explicit config file (never ~/.kwok/kwok.yaml): no Stage objects => kwok's default
-        # stages (node-initialize + heartbeat with leases; pod-ready, pod-complete, pod-delete).
+        # stages (node-initialize, node-heartbeat; pod-ready, pod-complete, pod-delete).
         # Pods annotated KWOK_CUSTOM_STATUS_ANNOTATION keep the status a test writes by hand.
         kwok_cfg.write_text(
             "apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions:\n"
@@ -667,7 +667,7 @@ class Envtest:
                     if item.endswith(" healthz"):
                         comp = item.split()[0]
                         scheme = "http" if comp == "kwok" else "https"
-                        code, body = self._get(f"/healthz", timeout=2.0,
+                        code, body = self._get("/healthz", timeout=2.0,
                                                base=f"{scheme}://127.0.0.1:{self._ports[comp]}")
                         ok = code == 200
                     elif item.startswith("ServiceAccount"):
