@@ -112,6 +112,8 @@ def test_real_chart_reaches_deployment_available_and_gitlab_half_stays_honest(
     assert "the manager's log says why" in text
     assert f"kubectl -n {ns} logs deployment/{dep_name} --tail=50" in text
     assert rc == 1 and "NOT VERIFIED" in text.split("Runner id:")[-1]
+    # and it is true: GitLab holds no manager row and no contact (the wizard's own check left none)
+    assert fake_gitlab.managers(runner.id) == [] and runner.contacted_at is None
     assert "Traceback" not in text
     assert runner.token not in text
     print(f"apply with the real chart until Deployment available: {elapsed:.1f}s", file=sys.__stdout__)
