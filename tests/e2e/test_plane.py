@@ -122,7 +122,7 @@ def test_default_service_account_root_ca_and_tokens_appear(envtest, admin_api, k
 def test_namespace_with_running_pods_finishes_deleting(admin_api, k8s_ns):
     ns = k8s_ns("gone")
     apps, core = k.AppsV1Api(admin_api), k.CoreV1Api(admin_api)
-    apps.create_namespaced_deployment(ns, deployment("doomed", replicas=2))
+    apps.create_namespaced_deployment(ns, deployment("doomed", replicas=2, terminationGracePeriodSeconds=1))
     core.create_namespaced_config_map(ns, k.V1ConfigMap(metadata=k.V1ObjectMeta(name="c"), data={"a": "b"}))
     eventually(lambda: _assert_ready_pods(core, ns, "app=doomed", 2))
     core.delete_namespace(ns)
