@@ -2,7 +2,7 @@
 
 * The manager Deployment becomes available (``RUNNER_WIZARD_VERIFY_TIMEOUT`` seconds,
   default 180). When it does not, the reason is read from what the controllers
-  recorded (:mod:`wizard.diagnose.rollout`: no schedulable node, quota, image pull,
+  recorded (:mod:`wizard.rollout`: no schedulable node, quota, image pull,
   crash loop...); on a cluster where nothing processes Deployments (no
   controller-manager) the reason says so.
 * The runner manager shows up in GitLab: ``GET /runners/:id/managers`` with a user
@@ -115,7 +115,7 @@ def _rollout_causes(kube: Kube, dep: dict[str, Any]) -> list[Any]:
     """What the controllers recorded about why ``dep`` is not available (best effort: [] on read errors)."""
     from urllib.parse import quote
 
-    from .diagnose import rollout
+    from . import rollout
 
     meta = dep.get("metadata") or {}
     ns = meta.get("namespace", "")

@@ -1,4 +1,4 @@
-"""wizard.diagnose.rollout: every not-available Deployment gets a cause (pure functions over dicts)."""
+"""wizard.rollout: every not-available Deployment gets a cause (pure functions over dicts)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as s
 
-from wizard.diagnose import rollout
+from wizard import rollout
 
 
 def dep(replicas: int = 1, available: int = 0, *, processed: bool = True, **status: Any) -> dict[str, Any]:

@@ -964,7 +964,7 @@ def analyze_rest(ctx: Context) -> list[Finding]:
 def analyze_rollout(ctx: Context) -> list[Finding]:
     """A manager Deployment with fewer available replicas than desired is always a finding, with its cause:
     read from the ReplicaSets, pod states and events the controllers, the scheduler and the kubelet wrote."""
-    from wizard.diagnose import rollout
+    from wizard import rollout
 
     st = ctx.state
     if st is None or st.deployment is None:
