@@ -694,6 +694,17 @@ def test_no_change_apply_starts_no_helm_process(envtest, tmp_path, capsys, helm_
     text = all_output(capsys)
     assert rc in (0, 1), text
     assert "installed Helm release" in text, text
+    # the release as read from its Secret is what `helm list` and `helm get values` report
+    from wizard import helm
+
+    a = load(ans)
+    t = helm.target(a, tmp_path / "o" / "values.yaml", kubeconfig=str(envtest.kubeconfig),
+                    binary=str(helm_on_path), kube=kube_for(envtest))
+    from_secret = helm.release_state(t)
+    t.kube = None
+    from_helm = helm.release_state(t)
+    assert from_secret is not None and from_secret == from_helm
+    assert from_secret.values and helm.up_to_date(t, from_secret)
 
     calls = tmp_path / "helm-calls.txt"
     fake_dir = tmp_path / "fake-bin"

@@ -168,3 +168,48 @@ def test_strict_rules_hold_on_the_c_parser(text, needle):
     with pytest.raises(BadInput) as exc:
         A.loads(text)
     assert needle in exc.value.render()
+
+
+# --------------------------------------------------------------------------- helm without a process
+
+
+@pytest.mark.parametrize("repos", [None, [], ["gitlab"], ["bitnami"], ["bitnami", "gitlab"]])
+@pytest.mark.parametrize("where", ["HELM_CONFIG_HOME", "HELM_REPOSITORY_CONFIG", "XDG_CONFIG_HOME"])
+def test_configured_repositories_read_from_the_file_agree_with_helm(tmp_path, monkeypatch, repos, where):
+    """``helm repo list`` (the real helm, the oracle) and the file read agree, wherever helm
+    looks for repositories.yaml."""
+    import json
+    import os
+
+    from tests.support import charts
+    from wizard import helm
+
+    binary = str(charts.helm_binary())
+    for var in ("HELM_CONFIG_HOME", "HELM_REPOSITORY_CONFIG", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HELM_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("HELM_DATA_HOME", str(tmp_path / "data"))
+    if where == "HELM_CONFIG_HOME":
+        monkeypatch.setenv("HELM_CONFIG_HOME", str(tmp_path / "cfg"))
+        path = tmp_path / "cfg" / "repositories.yaml"
+    elif where == "HELM_REPOSITORY_CONFIG":
+        path = tmp_path / "elsewhere" / "repos.yaml"
+        monkeypatch.setenv("HELM_REPOSITORY_CONFIG", str(path))
+    else:
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+        path = tmp_path / "xdg" / "helm" / "repositories.yaml"
+    if repos is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump({"apiVersion": "", "generated": "0001-01-01T00:00:00Z", "repositories": [
+            {"name": n, "url": f"https://127.0.0.1:9/{n}", "caFile": "", "certFile": "", "keyFile": "",
+             "insecure_skip_tls_verify": False, "pass_credentials_all": False, "username": "", "password": ""}
+            for n in repos]}))
+    proc = subprocess.run([binary, "repo", "list", "-o", "json"], capture_output=True, text=True,
+                          env=helm.child_env(), timeout=60)
+    by_helm = proc.returncode == 0 and any(r.get("name") == "gitlab" for r in json.loads(proc.stdout or "[]"))
+    calls: list[list[str]] = []
+    monkeypatch.setattr(helm, "run", lambda argv, **kw: calls.append(argv))  # must not be needed
+    assert helm._has_repo(binary, "gitlab") is by_helm is ("gitlab" in (repos or []))
+    assert calls == []
+    assert os.environ.get("HOME") == str(tmp_path / "home")
