@@ -163,7 +163,7 @@ def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bo
     answers questions (accept warnings, re-register a stale runner); without it, and without
     ``assume_yes``, every question takes its default (warnings accepted, re-registration declined).
     ``checks``: ``None`` runs the live checks, a list uses results already obtained, ``False``
-    skips them. ``kubeconfig`` is passed to the checks and to helm. Raises :class:`InjectedFault`
+    skips them, a running call (an object with ``result()``) gives them when it ends. ``kubeconfig`` is passed to the checks and to helm. Raises :class:`InjectedFault`
     (fault injection) and :class:`~wizard.errors.BadInput`; every other problem ends in the report.
     """
     t0 = time.monotonic()
@@ -236,7 +236,7 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
     ca_pem = load_ca_pem(a)
     # The live checks only read: they run while the artifacts are rendered and written.
     pending_checks = _Background(lambda: _default_checks(a, kubeconfig, kube.context)) if checks is None \
-        else None
+        else checks if hasattr(checks, "result") else None
     runtime = _node_runtime(a, kube)
     api_ca = _tokens._cluster_ca(kube) if external else None
     rendered = render(a, node_runtime=runtime, ca_pem=ca_pem,
@@ -834,6 +834,7 @@ def command(args: Any, opts: Any) -> int:
     from .errors import BadInput
     from .kube import Kube
     from .logsafe import redact
+    from .tls import load_ca_pem
 
     if args.out is not None:
         from .render import preflight_out
@@ -842,6 +843,11 @@ def command(args: Any, opts: Any) -> int:
     opening = Kube.opening(opts.kubeconfig, opts.context)  # the TLS handshake overlaps reading the answers
     answers = load(args.answers)
     _require_secrets(answers)
+    load_ca_pem(answers)  # a bad CA file is bad input: found before anything is contacted
+    # Every check only reads: they start now, while the rest of apply is imported and the
+    # connection opens; apply waits for their results before it plans anything.
+    checks = _Background(lambda: _default_checks(answers, opts.kubeconfig, opts.context or answers.cluster.context))
+    from . import helm, render, tokens, verify  # noqa: F401 - imported now, not on the run's path
     fail_after = os.environ.get(FAIL_ENV)
     try:
         limit = int(fail_after) if fail_after else None
@@ -865,7 +871,8 @@ def command(args: Any, opts: Any) -> int:
     try:
         report = apply(answers, kube=kube, dry_run=bool(args.dry_run), assume_yes=bool(args.yes),
                        force_conflicts=bool(getattr(args, "force_conflicts", False)), out_dir=args.out,
-                       reporter=reporter, fail_after_writes=limit, confirm=confirm, kubeconfig=opts.kubeconfig)
+                       reporter=reporter, fail_after_writes=limit, confirm=confirm, kubeconfig=opts.kubeconfig,
+                       checks=checks)
     except InjectedFault as exc:
         print(f"runner-wizard: {exc}", file=sys.stderr)
         return 1
