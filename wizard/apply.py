@@ -20,7 +20,9 @@ Order of work (nothing is touched before the plan is complete and accepted):
    but never stored (marked in their maintenance note), restart the manager when its
    token changed;
 6. **helm** ``upgrade --install`` when ``helm`` is on PATH and the release differs
-   (``mode: helm``), or the external manager's credentials (``mode: external``);
+   (``mode: helm``); a release a stopped helm left ``pending-*`` is first uninstalled (never
+   installed) or rolled back, when the user agrees (``--yes``). Or the external manager's
+   credentials (``mode: external``);
 7. **verify** with bounded waits; what cannot be verified gets its exact next step.
 
 Every write is idempotent and the checks report what apply creates or repairs instead of
@@ -444,7 +446,7 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
              + (f"; token expires {ext.expires_at}" if ext.expires_at else ""))
     else:
         assert htarget is not None
-        _helm_apply(report, htarget, emit, writes)
+        _helm_apply(report, htarget, emit, writes, ask)
 
     # ---- 7. verify
     _verify_all(a, kube, report, emit, api, token, _verify, _tokens)
@@ -625,7 +627,32 @@ def _helm_dry_run(report: ApplyReport, t: Any, emit: Callable[..., None]) -> Non
         emit("helm", CHANGED, f"would run: {report.helm_command}")
 
 
-def _helm_apply(report: ApplyReport, t: Any, emit: Callable[..., None], writes: _Writes) -> None:
+def _resume_pending(t: Any, state: Any, emit: Callable[..., None], writes: _Writes,
+                    ask: Callable[[str, bool], bool]) -> bool:
+    """A release left ``pending-*`` by a helm process that was stopped: with consent, uninstall a first install
+    that never finished, or roll an interrupted upgrade back, so the upgrade below can run. False: declined."""
+    from . import helm as _helm
+
+    first = state.status == "pending-install"
+    what = ("uninstall the half-done first install" if first else
+            f"roll it back to the last good revision")
+    if not ask(f"Helm release {t.namespace}/{t.release} is {state.status} (revision {state.revision}): a helm run "
+               f"was stopped halfway. If no other helm or apply is working on it right now, {what} and go on?",
+               False):
+        return False
+    argv = [t.binary, "uninstall", t.release, *t.global_flags(), "--wait=false"] if first else \
+        [t.binary, "rollback", t.release, *t.global_flags()]
+    proc = _helm.run(argv)
+    if proc.returncode != 0:
+        raise _helm.error_from(proc, what=f"helm {argv[1]}", t=t)
+    emit("helm", CHANGED, f"{'uninstalled' if first else 'rolled back'} the interrupted release "
+                          f"{t.namespace}/{t.release} ({state.status}, revision {state.revision})")
+    writes(f"helm {argv[1]} {t.release} (interrupted {state.status})")
+    return True
+
+
+def _helm_apply(report: ApplyReport, t: Any, emit: Callable[..., None], writes: _Writes,
+                ask: Callable[[str, bool], bool] | None = None) -> None:
     from . import helm as _helm
 
     if t.binary is None:
@@ -636,10 +663,14 @@ def _helm_apply(report: ApplyReport, t: Any, emit: Callable[..., None], writes: 
     emit("helm", START, f"Helm release {t.namespace}/{t.release}")
     try:
         state = _helm.release_state(t)
+        if state is not None and state.pending and ask is not None and _resume_pending(t, state, emit, writes, ask):
+            state = _helm.release_state(t)
         if state is not None and state.pending:
             raise _helm.HelmError(f"the release is in state {state.status} (an earlier helm run was interrupted)",
                                   next_step=f"helm -n {t.namespace} rollback {t.release} (or helm -n {t.namespace} "
-                                            f"uninstall {t.release} if it never installed), then run apply again")
+                                            f"uninstall {t.release} if it never installed), then run apply again; "
+                                            "or run apply again with --yes to let it do that, once no other helm "
+                                            "run works on this release")
         if _helm.up_to_date(t, state):
             report.helm_action = "unchanged"
             emit("helm", UNCHANGED, f"Helm release {t.namespace}/{t.release} is up to date "

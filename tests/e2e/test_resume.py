@@ -439,3 +439,53 @@ def test_ignore_on_check_and_apply(envtest, tmp_path, fake_gitlab, env, monkeypa
     assert report.stopped == "" and sorted(r.id for r in report.ignored) == failing
     report = apply(a, kube=kube, out_dir=tmp_path / "o", assume_yes=True, kubeconfig=kc)
     assert report.stopped == "checks"
+
+
+# ---------------------------------------------------------------------------- helm stopped halfway
+
+
+def _leave_release_pending(kube: Kube, ns: str, rel: str, status: str) -> None:
+    """Make the newest release record look like a helm process killed in the middle of its work."""
+    import gzip
+
+    items = kube.get(f"/api/v1/namespaces/{ns}/secrets", labelSelector=f"owner=helm,name={rel}")["items"]
+    sec = max(items, key=lambda s: int(s["metadata"]["labels"]["version"]))
+    doc = json.loads(gzip.decompress(base64.b64decode(base64.b64decode(sec["data"]["release"]))))
+    doc["info"]["status"] = status
+    sec["data"]["release"] = base64.b64encode(base64.b64encode(gzip.compress(json.dumps(doc).encode()))).decode()
+    sec["metadata"]["labels"]["status"] = status
+    kube.request("PUT", f"/api/v1/namespaces/{ns}/secrets/{sec['metadata']['name']}", body=sec)
+
+
+@pytest.mark.parametrize("status", ["pending-install", "pending-upgrade"])
+def test_helm_stopped_halfway_is_resumed_with_consent(envtest, tmp_path, fake_gitlab, env, monkeypatch, status):
+    runner = fake_gitlab.add_runner("group_type", group_id=42)
+    monkeypatch.setenv(TOKEN_ENV, runner.token)
+    kc = str(envtest.kubeconfig)
+    kube = Kube.connect(kc)
+    f = _answers(tmp_path, fake_gitlab)
+    a = load(f)
+    first = apply(a, kube=kube, out_dir=tmp_path / "o", assume_yes=True, kubeconfig=kc)
+    assert first.helm_action == "installed", first.error
+    if status == "pending-upgrade":  # an upgrade to a second revision, stopped halfway
+        raw = yaml.safe_load(f.read_text())
+        raw["runner"]["replicas"] = 2
+        f.write_text(yaml.safe_dump(raw))
+        a = load(f)
+        assert apply(a, kube=kube, out_dir=tmp_path / "o", assume_yes=True, kubeconfig=kc).helm_action == "upgraded"
+    reference = snapshot(kube, a, fake_gitlab, env, kc)
+    _leave_release_pending(kube, a.cluster.runner_namespace, a.runner.release_name, status)
+
+    # without consent (headless, no --yes) apply stops and names the way out
+    declined = apply(a, kube=kube, out_dir=tmp_path / "o", kubeconfig=kc)
+    assert declined.stopped == "error" and status in declined.error
+    assert any("--yes" in s for s in declined.next_steps)
+
+    resumed = apply(a, kube=kube, out_dir=tmp_path / "o", assume_yes=True, kubeconfig=kc)
+    assert resumed.stopped == "", resumed.error
+    assert resumed.helm_action == ("installed" if status == "pending-install" else "upgraded")
+    state = snapshot(kube, a, fake_gitlab, env, kc)
+    assert state["helm"]["status"] == "deployed"
+    assert state["helm"]["values"] == reference["helm"]["values"]
+    state["helm"].pop("revision"), reference["helm"].pop("revision")
+    assert state == reference
