@@ -176,7 +176,7 @@ def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bo
           reporter: Reporter | None = None, fail_after_writes: int | None = None,
           confirm: Confirm | None = None, kubeconfig: str | None = None,
           checks: list[Result] | bool | None = None, gitlab: GitLabAPI | None = None,
-          ignore: Iterable[str] = (), on_write: WriteObserver | None = None) -> ApplyReport:
+          ignore: Iterable[str] | str = (), on_write: WriteObserver | None = None) -> ApplyReport:
     """Apply the answers to the cluster. Safe to call from a worker thread.
 
     ``reporter`` receives :class:`~wizard.progress.Event` objects. ``confirm(question, default)``
@@ -190,6 +190,8 @@ def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bo
     Raises :class:`InjectedFault` and :class:`~wizard.errors.BadInput`; every other problem ends in
     the report.
     """
+    from .results import parse_ignore
+
     t0 = time.monotonic()
     report = ApplyReport(dry_run=dry_run)
     rep = reporter or null_reporter
@@ -217,7 +219,7 @@ def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bo
     try:
         _run(answers, kube, report, emit=emit, ask=ask, writes=writes, dry_run=dry_run,
              force=force_conflicts, out_dir=out_dir, kubeconfig=kubeconfig, checks=checks, gitlab=gitlab,
-             ignore=frozenset(ignore))
+             ignore=parse_ignore(ignore))
     except InjectedFault:
         raise
     except KubeError as exc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
@@ -301,6 +302,15 @@ def _rbac_check(perm: rbac.Permission, verb: str):
         action, why = rbac_repair(ctx, perm, verb)
         if action is not None:
             return by_apply(ctx, action, f"{denied}; {why}", fix, catalog)
+        if not why:
+            # Role and RoleBinding grant it: the authorizer's cache may not have seen them yet (right after apply)
+            for _ in range(10):
+                time.sleep(0.1)
+                allowed, reason = kube.access_review(verb=verb, resource=perm.base, subresource=perm.subresource,
+                                                     namespace=ns, user=user, groups=groups)
+                if allowed:
+                    return ctx.ok(f"SubjectAccessReview for {user}: allowed" + (f" ({reason})" if reason else ""),
+                                  catalog=catalog)
         status = Status.WARN if (perm.resource, verb) in rbac.OPTIONAL_VERBS else Status.FAIL
         if why:  # apply cannot help (an immutable roleRef)
             return ctx.result(status, f"{denied}; {why}", why.split(": ", 1)[-1], catalog)
@@ -582,7 +592,17 @@ def check_dryrun(ctx: CheckContext):
     kinds = [c["name"] for c in pod["spec"]["containers"]]
     try:
         try:
-            kube.request("POST", path, body=pod, query={"dryRun": "All"}, headers=headers, timeout=ctx.t(5.0))
+            for attempt in range(6):
+                try:
+                    kube.request("POST", path, body=pod, query={"dryRun": "All"}, headers=headers,
+                                 timeout=ctx.t(5.0))
+                    break
+                except KubeError as exc:
+                    # the manager's Role was just written: the authorizer's cache may lag for a moment
+                    if not (as_manager and exc.status == 403 and "cannot create resource" in exc.message.lower()
+                            and "impersonate" not in exc.message.lower() and attempt < 5):
+                        raise
+                    time.sleep(0.1)
         except KubeError as exc:
             if as_manager and exc.status == 403 and "impersonate" in exc.message.lower():
                 note = "as you (you may not impersonate the manager ServiceAccount)"
