@@ -34,6 +34,7 @@ GitLab or Helm) right after it happened; ``fail_after_writes=N`` uses it to rais
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import os
 import sys
@@ -388,7 +389,6 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
         report.backup_path = _write_backup(kube, out, [o for o, _ in backups])
         emit("apply", INFO, f"backup of {len(backups)} changed object(s): {report.backup_path}",
              path=str(report.backup_path))
-    token_secret_done = False
     for obj, res in planned:
         if _is_token_secret(a, obj):
             continue  # written after the runner exists (step 5)
@@ -408,16 +408,31 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
         report.next_steps += token.next_steps
         emit("token", OK, f"runner #{token.runner_id} created; its token is stored only in Secret "
                           f"{_token_secret_ns(a)}/{names.token_secret(a)}", runner_id=token.runner_id)
+    restart_due = not external and (token.changed or token.restart_pending)
     for obj, res in planned:
         if not _is_token_secret(a, obj):
             continue
         fresh = token.source == "create_runner" and token.action in ("create", "reregister")
         if fresh:
             obj = _token_secret(a, token)
-        elif res.action == _diff.UNCHANGED:
+        elif res.action == _diff.UNCHANGED and not restart_due:
             continue
-        _apply_one(kube, obj, res, force, writes, emit)
-        token_secret_done = True
+        if not restart_due:
+            _apply_one(kube, obj, res, force, writes, emit)
+            continue
+        if token.changed:
+            # the new token and "the pods still run the old one" land in one write, so an apply stopped
+            # before the restart below restarts them when it is run again
+            marked = copy.deepcopy(obj)
+            marked["metadata"].setdefault("annotations", {})[_tokens.RESTART_PENDING_ANNOTATION] = "token changed"
+            _apply_one(kube, marked, res, force, writes, emit)
+        if _tokens.restart_manager(a, kube):
+            writes("restart of the manager Deployment")
+            report.restarted = True
+            emit("token", CHANGED, f"the runner token changed: restarted the manager pods (Deployment "
+                                   f"{a.cluster.runner_namespace}/{names.deployment(a)})")
+        kube.apply(obj, force=force)  # the restart is done: drop the marker
+        writes(f"{describe(obj)} (restart done)")
     if token.orphans and api is not None:
         # the token is durable in the cluster now: remove what an interrupted run left in GitLab
         for rid in _tokens.delete_orphans(a, token, api, on_write=writes):
@@ -427,12 +442,6 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
             if w not in report.warnings:
                 report.warnings.append(w)
                 emit("token", WARN, w)
-    if token.changed and token_secret_done and not external:
-        if _tokens.restart_manager(a, kube):
-            writes("restart of the manager Deployment")
-            report.restarted = True
-            emit("token", CHANGED, f"the runner token changed: restarted the manager pods (Deployment "
-                                   f"{a.cluster.runner_namespace}/{names.deployment(a)})")
 
     # ---- 6. helm or external credentials
     if external:

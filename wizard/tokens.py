@@ -56,6 +56,9 @@ from .kube import Kube, KubeError, collection_path
 RUNNER_ID_ANNOTATION = "runner-wizard/runner-id"
 MARK_PREFIX = "[runner-wizard:"
 RESTART_ANNOTATION = "runner-wizard/restartedAt"
+RESTART_PENDING_ANNOTATION = "runner-wizard/restart-pending"
+"""On the token Secret between writing a changed token and restarting the manager pods: an apply stopped
+in between leaves it, and the next apply restarts the pods (then removes it)."""
 TOKEN_KEY = "runner-token"
 REGISTRATION_KEY = "runner-registration-token"
 
@@ -85,6 +88,7 @@ class StoredToken:
     token: str = field(default="", repr=False)
     registration_token: str = field(default="", repr=False)
     runner_id: int | None = None
+    restart_pending: bool = False
 
 
 def read_stored(answers: Answers, kube: Kube) -> StoredToken:
@@ -96,7 +100,8 @@ def read_stored(answers: Answers, kube: Kube) -> StoredToken:
     ann = (obj.get("metadata") or {}).get("annotations") or {}
     rid = ann.get(RUNNER_ID_ANNOTATION)
     return StoredToken(True, token=_b64d(data.get(TOKEN_KEY)), registration_token=_b64d(data.get(REGISTRATION_KEY)),
-                       runner_id=int(rid) if rid and str(rid).isdigit() else None)
+                       runner_id=int(rid) if rid and str(rid).isdigit() else None,
+                       restart_pending=RESTART_PENDING_ANNOTATION in ann)
 
 
 # ---------------------------------------------------------------------------- outcome
@@ -125,6 +130,8 @@ class TokenOutcome:
     secret_exists: bool = False
     changed: bool = False
     """The Secret's token differs from what it held (pods must restart if they run)."""
+    restart_pending: bool = False
+    """An earlier apply wrote a new token but was stopped before it restarted the pods."""
     done: bool = False
     """The GitLab side is settled (runner created, if one was needed)."""
     warnings: list[str] = field(default_factory=list)
@@ -167,12 +174,13 @@ def plan_token(answers: Answers, kube: Kube, api: GitLabAPI | None, *, values: d
         if g.token is not None:
             token = g.token.resolve("gitlab.token")
             out = TokenOutcome("token", "from-answers", token=token, secret_exists=stored.exists,
-                               changed=stored.exists and stored.token != token, done=True)
+                               changed=stored.exists and stored.token != token, done=True,
+                               restart_pending=stored.restart_pending)
         else:
             reg = g.registration_token.resolve("gitlab.registration_token") if g.registration_token else ""
             out = TokenOutcome("registration_token", "from-answers", registration_token=reg,
                                secret_exists=stored.exists, changed=stored.exists and stored.registration_token != reg,
-                               done=True)
+                               done=True, restart_pending=stored.restart_pending)
             out.warnings.append(
                 "gitlab.registration_token is the deprecated registration workflow (disabled by default since "
                 "GitLab 17.0; removal scheduled for 20.0); prefer gitlab.create_runner or a glrt- token")
@@ -181,7 +189,8 @@ def plan_token(answers: Answers, kube: Kube, api: GitLabAPI | None, *, values: d
 
     if api is None:
         raise TokenError("gitlab.create_runner needs the GitLab API, but no client was given")
-    out = TokenOutcome("create_runner", "create", secret_exists=stored.exists, mark=install_mark(answers, kube))
+    out = TokenOutcome("create_runner", "create", secret_exists=stored.exists, mark=install_mark(answers, kube),
+                       restart_pending=stored.restart_pending)
     marked = find_marked_runners(answers, api, out)
     if stored.token:
         try:

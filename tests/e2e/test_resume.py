@@ -489,3 +489,73 @@ def test_helm_stopped_halfway_is_resumed_with_consent(envtest, tmp_path, fake_gi
     assert state["helm"]["values"] == reference["helm"]["values"]
     state["helm"].pop("revision"), reference["helm"].pop("revision")
     assert state == reference
+
+
+# ---------------------------------------------------------------------------- re-registration, stopped anywhere
+
+
+@pytest.mark.slow
+def test_reregistration_stopped_after_every_write(envtest, tmp_path, fake_gitlab, env, monkeypatch, capsys):
+    """Seed 003 (the Secret holds a token GitLab rejects) with apply stopped after each of its writes
+    (deleting the stale runner, creating the new one, the Secret, the restart...): the rerun ends with
+    exactly one runner for the install, its token in the Secret, the stale runner gone, pods restarted."""
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no helm: the Deployment below stands in for the release
+    kc = str(envtest.kubeconfig)
+    kube = Kube.connect(kc)
+    fake_gitlab.add_user_token(API_TOKEN, ["api"], groups={g: "owner" for g in range(3000, 3100)})
+    groups = iter(range(3000, 3100))
+
+    def setup():
+        gid = next(groups)
+        a = load(_answers(tmp_path, fake_gitlab, create_runner={"group_id": gid}))
+        old = fake_gitlab.add_runner("group_type", group_id=gid, description="k8s runner")
+        rns = a.cluster.runner_namespace
+        kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": rns}}, field_manager="kubectl")
+        kube.apply({"apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": names.token_secret(a), "namespace": rns,
+                                 "annotations": {"runner-wizard/runner-id": str(old.id)}},
+                    "data": {"runner-token": base64.b64encode(b"glrt-t1_RevokedToken00000").decode(),
+                             "runner-registration-token": ""}})
+        dep = names.deployment(a)
+        kube.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": dep, "namespace": rns},
+                    "spec": {"selector": {"matchLabels": {"app": dep}},
+                             "template": {"metadata": {"labels": {"app": dep}},
+                                          "spec": {"containers": [{"name": "r", "image": "busybox"}]}}}},
+                   field_manager="helm")
+        return a, old
+
+    def end_state(a, old) -> dict:
+        rns = a.cluster.runner_namespace
+        mine = _runners_of(fake_gitlab, _mark(kube, a))
+        sec = kube.get(f"/api/v1/namespaces/{rns}/secrets/{names.token_secret(a)}")
+        held = fake_gitlab.runner_by_token(base64.b64decode(sec["data"]["runner-token"]).decode())
+        d = kube.get(f"/apis/apps/v1/namespaces/{rns}/deployments/{names.deployment(a)}")
+        return {"runners of the install": len(mine), "stale runner left": old.id in fake_gitlab.runners,
+                "Secret holds the install's runner": held is not None and [held.id] == [r.id for r in mine],
+                "annotation is its id": held is not None and
+                sec["metadata"]["annotations"]["runner-wizard/runner-id"] == str(held.id),
+                "restarted": "runner-wizard/restartedAt" in (d["spec"]["template"]["metadata"].get("annotations")
+                                                            or {})}
+
+    want = {"runners of the install": 1, "stale runner left": False, "Secret holds the install's runner": True,
+            "annotation is its id": True, "restarted": True}
+    a, old = setup()
+    seen: list[str] = []
+    ref = apply(a, kube=kube, out_dir=tmp_path / "ref", assume_yes=True, kubeconfig=kc,
+                on_write=lambda n, what: seen.append(what))
+    assert ref.stopped == "" and ref.token.action == "reregister", ref.error
+    assert end_state(a, old) == want
+    total = ref.writes
+    assert [w.split(" #")[0] for w in seen if "runner" in w and not w.startswith(("Secret", "Service", "Role"))][:2] \
+        == ["deleted stale runner", "created runner"], seen
+    t0 = time.monotonic()
+    for n in range(1, total + 1):
+        a, old = setup()
+        with pytest.raises(InjectedFault):
+            apply(a, kube=kube, out_dir=tmp_path / f"r{n}", assume_yes=True, kubeconfig=kc, fail_after_writes=n)
+        rerun = apply(a, kube=kube, out_dir=tmp_path / f"r{n}", assume_yes=True, kubeconfig=kc)
+        assert rerun.stopped == "", (n, seen[n - 1], rerun.error)
+        assert end_state(a, old) == want, f"stopped after write {n} ({seen[n - 1]})"
+    with capsys.disabled():
+        print(f"\nkill loop, re-registration: {total} writes ({'; '.join(seen)}), "
+              f"{time.monotonic() - t0:.1f}s")
