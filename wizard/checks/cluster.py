@@ -465,6 +465,10 @@ def check_token_secret(ctx: CheckContext):
             return by_apply(ctx, "repairs", f"Secret {ns}/{name} holds a different runner token than gitlab.token: "
                             "the running manager uses the Secret's (possibly stale) token",
                             "run apply to replace it (it restarts the manager pods)", ("E07",))
+    if "runner-wizard/restart-pending" in ((sec.get("metadata") or {}).get("annotations") or {}):
+        return by_apply(ctx, "repairs", f"Secret {ns}/{name} got a new token, but an apply was stopped before it "
+                        "restarted the manager pods, which still use the old one", "run apply again (it restarts "
+                        "them)", ("E07",))
     return ctx.ok(f"Secret {ns}/{name} has runner-token and runner-registration-token, without stray whitespace",
                   catalog=("E15", "E32"))
 
