@@ -242,10 +242,9 @@ def check_escalate(ctx: CheckContext):
 
 
 def _psa_by_apply(a) -> bool:
-    """Does apply label the jobs namespace pod-security enforce=privileged (render.build_manifests)?"""
-    from ..render import needs_privileged_psa
-
-    return a.cluster.create_namespaces and needs_privileged_psa(a)
+    """Does apply label the jobs namespace pod-security enforce=privileged? (``render.build_manifests`` does
+    when it creates namespaces and ``render.needs_privileged_psa``; checks do not import render.)"""
+    return a.cluster.create_namespaces and (a.privileged_jobs or a.runner.docker_builds == "host-socket")
 
 
 def _namespace_check(which: str):
