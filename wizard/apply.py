@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import logging
 import os
 import sys
 import tempfile
@@ -45,12 +46,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import chart as _chart
 from . import diff as _diff
 from . import names
 from .errors import WizardError
 from .kube import KubeError, describe, object_path
 from .progress import (CHANGED, FAIL, INFO, OK, PROGRESS, SKIP, START, UNCHANGED, WARN, Confirm, Event,
                        Reporter, null_reporter)
+
+_log = logging.getLogger("wizard.apply")
 
 if TYPE_CHECKING:
     from .answers import Answers
@@ -198,14 +202,19 @@ def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bo
     rep = reporter or null_reporter
 
     def emit(step: str, status: str, message: str, detail: str = "", **data: Any) -> None:
+        _log.info("apply [%s] %s: %s (%.2fs)", step, status, message, time.monotonic() - t0)
         rep(Event(step, status, message, detail, data))
 
     def ask(question: str, default: bool) -> bool:
         if assume_yes:
-            return True
-        if confirm is None:
-            return default
-        return bool(confirm(question, default))
+            answer = True
+        elif confirm is None:
+            answer = default
+        else:
+            answer = bool(confirm(question, default))
+        _log.info("asked: %s -> %s%s", question, "yes" if answer else "no",
+                  " (--yes)" if assume_yes else " (default, no terminal)" if confirm is None else "")
+        return answer
 
     observer = on_write
     if fail_after_writes is not None:
@@ -222,6 +231,10 @@ def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bo
              force=force_conflicts, out_dir=out_dir, kubeconfig=kubeconfig, checks=checks, gitlab=gitlab,
              ignore=parse_ignore(ignore))
     except InjectedFault:
+        raise
+    except KeyboardInterrupt as exc:
+        report.stopped = "interrupted"
+        exc.apply_report = report  # type: ignore[attr-defined] - what was already done, for the caller
         raise
     except KubeError as exc:
         report.stopped = report.stopped or "error"
@@ -253,7 +266,7 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
     from . import helm as _helm
     from . import tokens as _tokens
     from . import verify as _verify
-    from .ca import load_ca_pem
+    from .tls import load_ca_pem
     from .render import render, write
     from .results import gate
 
@@ -277,6 +290,10 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
     else:
         write(rendered, out)
     emit("render", OK, f"artifacts written to {out}", path=str(out))
+    chart_warning = None if external else _chart.version_warning(a.runner.chart_version)
+    if chart_warning:
+        report.warnings.append(chart_warning)
+        emit("render", WARN, chart_warning)
 
     # ---- 2. checks
     if checks is False:
@@ -865,7 +882,12 @@ def command(args: Any, opts: Any) -> int:
     from .logsafe import redact
     from .results import parse_ignore
 
+    if args.out is not None:
+        from .render import preflight_out
+
+        preflight_out(Path(args.out))
     answers = load(args.answers)
+    _require_secrets(answers)
     ignore = parse_ignore(getattr(args, "ignore", None))
     validate_ignore(answers, sorted(ignore))
     try:
@@ -886,10 +908,50 @@ def command(args: Any, opts: Any) -> int:
     except InjectedFault as exc:
         print(f"runner-wizard: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as exc:
+        done = getattr(exc, "apply_report", None)
+        if done is not None:
+            _print_interrupted(done)
+        raise
     finally:
         kube.close()
     _print_summary(report)
     return report.exit_code
+
+
+def _require_secrets(a: Answers) -> None:
+    """Every secret apply will need must be readable now: bad input stops before anything is written."""
+    from .errors import BadInput, FieldError
+
+    errors: list[FieldError] = []
+    for path, ref in a.secret_refs().items():
+        if path.startswith("registries["):
+            idx = int(path[len("registries["):].split("]", 1)[0])
+            if not a.registries[idx].needs_pull_secret:
+                continue
+        try:
+            ref.resolve(path)
+        except BadInput as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise BadInput(errors)
+
+
+def _print_interrupted(report: ApplyReport) -> None:
+    """What an interrupted apply already did (it is safe to run apply again to finish)."""
+    done = [o for o in report.objects if o.applied]
+    lines = [f"apply was interrupted after {report.writes} write(s) to the cluster."]
+    for o in done:
+        lines.append(f"  {o.action}: {o.ref}")
+    if report.token is not None and report.token.runner_id is not None:
+        lines.append(f"  runner id {report.token.runner_id} ({report.token.action})")
+    if report.helm_action:
+        lines.append(f"  helm: {report.helm_action}")
+    if report.out_dir:
+        lines.append(f"  artifacts: {report.out_dir}")
+    lines.append("Run the same apply again to finish: every step is idempotent." if report.writes or done
+                 else "Nothing in the cluster was changed.")
+    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 def _print_summary(report: ApplyReport) -> None:

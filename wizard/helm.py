@@ -2,8 +2,11 @@
 
 Every call runs with a bounded timeout and ``--wait=false`` (verification is
 separate, see :mod:`wizard.verify`). The chart reference defaults to the GitLab
-chart repository; ``RUNNER_WIZARD_CHART`` overrides it with a local path or a
-``repo/chart`` reference (the test suite points it at a tiny local chart).
+chart repository (``gitlab/gitlab-runner`` at ``runner.chart_version``);
+``RUNNER_WIZARD_CHART`` overrides it with a local path (a packaged ``.tgz``, or a
+folder of ``gitlab-runner-<version>.tgz`` for air-gapped installs) or a ``repo/chart``
+reference. The test suite points it at the
+real upstream ``gitlab-runner-<version>.tgz`` files, so no test reaches a repository.
 
 When the default ``gitlab/gitlab-runner`` is used and no Helm repository named
 ``gitlab`` is configured, the command uses ``--repo https://charts.gitlab.io``
@@ -13,7 +16,9 @@ instead, so no ``helm repo add`` is needed.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -22,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from .logsafe import redact
+
+_log = logging.getLogger("wizard.helm")
 
 DEFAULT_CHART = "gitlab/gitlab-runner"
 GITLAB_REPO_NAME = "gitlab"
@@ -99,8 +106,42 @@ def find_helm() -> str | None:
     return shutil.which("helm")
 
 
-def chart_reference() -> str:
-    return os.environ.get(CHART_ENV) or DEFAULT_CHART
+def chart_reference(version: str | None = None) -> str:
+    """``RUNNER_WIZARD_CHART`` or ``gitlab/gitlab-runner``. A directory that is not itself a chart
+    (a folder of packaged charts, as for an air-gapped install) resolves to its
+    ``gitlab-runner-<version>.tgz``."""
+    ref = os.environ.get(CHART_ENV) or DEFAULT_CHART
+    if version and os.path.isdir(ref) and not os.path.isfile(os.path.join(ref, "Chart.yaml")):
+        packaged = os.path.join(ref, f"gitlab-runner-{version}.tgz")
+        if os.path.isfile(packaged):
+            return packaged
+    return ref
+
+
+def local_chart_version(ref: str) -> str | None:
+    """``version`` from the Chart.yaml of a local chart (directory or packaged ``.tgz``), else None."""
+    import tarfile
+
+    import yaml
+
+    try:
+        if os.path.isfile(os.path.join(ref, "Chart.yaml")):
+            text = Path(ref, "Chart.yaml").read_text(encoding="utf-8")
+        elif os.path.isfile(ref) and tarfile.is_tarfile(ref):
+            with tarfile.open(ref) as tar:
+                member = next((m for m in tar.getmembers()
+                               if m.isfile() and m.name.count("/") == 1 and m.name.endswith("/Chart.yaml")), None)
+                f = tar.extractfile(member) if member else None
+                if f is None:
+                    return None
+                text = f.read().decode("utf-8")
+        else:
+            return None
+        meta = yaml.safe_load(text) or {}
+    except (OSError, tarfile.TarError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    version = meta.get("version") if isinstance(meta, dict) else None
+    return str(version) if version is not None else None
 
 
 def timeout() -> float:
@@ -113,7 +154,7 @@ def timeout() -> float:
 def target(answers: Any, values_file: Path, *, kubeconfig: str | None = None, context: str | None = None,
            binary: str | None = None) -> HelmTarget:
     """The release to install for these answers. Looks at ``helm repo list`` when helm is there."""
-    chart = chart_reference()
+    chart = chart_reference(answers.runner.chart_version)
     repo_url = None
     if chart == DEFAULT_CHART and (binary is None or not _has_repo(binary, GITLAB_REPO_NAME)):
         chart, repo_url = "gitlab-runner", GITLAB_REPO_URL
@@ -130,13 +171,42 @@ def target(answers: Any, values_file: Path, *, kubeconfig: str | None = None, co
     )
 
 
+_PASS_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "KUBECONFIG",
+             "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR",
+             "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy",
+             "SSL_CERT_FILE", "SSL_CERT_DIR")
+_HELM_ENV_DENY = ("TOKEN", "PASSWORD", "SECRET", "CREDENTIAL", "KEY")
+
+
+def child_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The minimal environment helm gets: PATH, HOME, locale, KUBECONFIG, XDG and HELM_* folders
+    and proxies. Never runner-wizard's own variables or anything holding a token or password."""
+    src = os.environ if base is None else base
+    out = {k: src[k] for k in _PASS_ENV if k in src}
+    for k, val in src.items():
+        if k.startswith("HELM_") and not any(d in k.upper() for d in _HELM_ENV_DENY):
+            out[k] = val
+    return out
+
+
 def run(argv: list[str], *, timeout_s: float | None = None, env: dict[str, str] | None = None) \
         -> subprocess.CompletedProcess[str]:
-    """Run helm; raise HelmError (timeout, missing binary) but return non-zero exits to the caller."""
+    """Run helm with :func:`child_env` (plus ``env``); raise HelmError (timeout, missing binary) but
+    return non-zero exits to the caller."""
+    import time
+
     limit = timeout_s or timeout()
+    full_env = child_env()
+    if env:
+        full_env.update(env)
+    t0 = time.monotonic()
+    _log.info("running %s", redact(shlex.join(argv)))
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=limit, stdin=subprocess.DEVNULL,
-                              env=env)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=limit, stdin=subprocess.DEVNULL,
+                              env=full_env)
+        _log.info("%s exited %s after %.2fs%s", shlex.join(argv[:2]), proc.returncode, time.monotonic() - t0,
+                  f": {redact(proc.stderr.strip()[-2000:])}" if proc.returncode and proc.stderr else "")
+        return proc
     except subprocess.TimeoutExpired as exc:
         raise HelmError(f"helm did not finish within {limit:.0f}s ({shlex.join(argv[1:3])})",
                         next_step="check that the API server is reachable, then run the command again: "
@@ -147,8 +217,6 @@ def run(argv: list[str], *, timeout_s: float | None = None, env: dict[str, str] 
 
 def release_state(t: HelmTarget) -> ReleaseState | None:
     """Status, chart and user-supplied values of the release, or None when it does not exist."""
-    import re
-
     assert t.binary
     proc = run([t.binary, "list", *t.global_flags(), "--all", "--filter", f"^{re.escape(t.release)}$",
                 "-o", "json"], timeout_s=READ_TIMEOUT)
@@ -184,6 +252,13 @@ def up_to_date(t: HelmTarget, state: ReleaseState | None) -> bool:
 def upgrade(t: HelmTarget) -> str:
     """``helm upgrade --install``; returns helm's short summary. Raises HelmError."""
     assert t.binary
+    local = local_chart_version(t.chart) if t.repo_url is None else None
+    if local is not None and local != t.chart_version:
+        # helm ignores --version for a local chart: it would install this one without a word
+        raise HelmError(f"the local chart {t.chart} is version {local}, but runner.chart_version is "
+                        f"{t.chart_version}",
+                        next_step=f"point {CHART_ENV} at gitlab-runner-{t.chart_version}.tgz, or set "
+                                  f'runner.chart_version: "{local}" and render again')
     proc = run(t.upgrade_argv())
     if proc.returncode != 0:
         raise error_from(proc, what="helm upgrade --install", t=t)
@@ -195,8 +270,15 @@ def error_from(proc: subprocess.CompletedProcess[str], *, what: str, t: HelmTarg
     """A readable HelmError from helm's stderr, with the next step for the common failures."""
     raw = redact(proc.stderr or proc.stdout or "")
     lines = [ln.strip() for ln in raw.splitlines() if ln.strip()]
-    err = next((ln for ln in reversed(lines) if ln.startswith("Error:")), lines[-1] if lines else "no output")
+    at = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].startswith("Error:")), None)
+    err = lines[at] if at is not None else (lines[-1] if lines else "no output")
     msg = err.removeprefix("Error:").strip()
+    if at is not None and msg.endswith(":"):
+        # "Error: 1 error occurred:" / "UPGRADE FAILED: ...:" with the reasons on the "* ..." lines below
+        details = [ln.lstrip("* ").strip() for ln in lines[at + 1:] if ln.startswith("*")]
+        if details:
+            msg = "; ".join(details) if re.fullmatch(r"\d+ errors? occurred:", msg) else \
+                f"{msg} {'; '.join(details)}"
     low = msg.lower()
     rel = f"-n {t.namespace} {t.release}" if t else ""
     if "another operation" in low and "in progress" in low:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from .answers import Answers, Registry
 
@@ -47,7 +48,45 @@ def external_token_secret(a: Answers) -> str:
     return f"{a.runner.release_name}-external-manager-token"
 
 
+# --------------------------------------------------------------------------- the chart's own names
+
+CHART_NAME = "gitlab-runner"
+"""``.Chart.Name`` of the upstream chart (the same in every version runner-wizard renders for)."""
+
+
+def _trunc63(s: str) -> str:
+    """Helm's ``trunc 63 | trimSuffix "-"`` (trimSuffix removes one trailing "-", not all)."""
+    s = s[:63]
+    return s[:-1] if s.endswith("-") else s
+
+
+def chart_fullname(release: str, values: dict[str, Any] | None = None) -> str:
+    """``gitlab-runner.fullname`` of the chart (``templates/_helpers.tpl``, 0.77.2 to 0.86.0).
+
+    ``fullnameOverride`` wins (truncated); otherwise the release name alone when it *starts
+    with* the chart name (or ``nameOverride``), else ``<release>-<name>``; both truncated to
+    63 characters with one trailing "-" dropped. The Deployment, the ConfigMap, the ``app``
+    label and (with ``runnerToken`` in values) the token Secret all carry this name."""
+    values = values or {}
+    override = values.get("fullnameOverride")
+    if override:
+        return _trunc63(str(override))
+    name = str(values.get("nameOverride") or CHART_NAME)
+    if release.startswith(name):
+        return _trunc63(release)
+    return _trunc63(f"{release}-{name}")
+
+
 def deployment(a: Answers) -> str:
-    """The chart's Deployment name (gitlab-runner.fullname): release name when it contains the chart name."""
-    rel = a.runner.release_name
-    return rel if "gitlab-runner" in rel else f"{rel}-gitlab-runner"
+    """The chart's Deployment name for these answers (render emits no name overrides)."""
+    return chart_fullname(a.runner.release_name)
+
+
+def configmap(a: Answers) -> str:
+    """The chart's ConfigMap (entrypoint, config.toml, config.template.toml): the fullname too."""
+    return chart_fullname(a.runner.release_name)
+
+
+def app_label(a: Answers) -> str:
+    """The ``app`` label on the manager pods (``kubectl get pods -l app=...``)."""
+    return chart_fullname(a.runner.release_name)

@@ -539,7 +539,7 @@ STEPS: tuple[Step, ...] = (
         (
             Field("runner.release_name", "Helm release name", "text", validator=_release,
                   default=_d("runner.release_name"), when=_helm),
-            Field("runner.chart_version", "Chart version", "text", validator=v.semver,
+            Field("runner.chart_version", "Chart version", "text", validator=am._chart_version,
                   default=_d("runner.chart_version"), when=_helm),
             Field("runner.name", "Runner name", "text", validator=_required("a runner name"),
                   default=_d("runner.name")),
@@ -867,6 +867,9 @@ def store_secret(value: str, ref: str, base_dir: Path | str = ".") -> Path | Non
         os.write(fd, (value.strip() + "\n").encode("utf-8"))
     finally:
         os.close(fd)
+    import logging
+
+    logging.getLogger("wizard.steps").info("wrote secret file %s (mode 0600)", p)
     return p
 
 
@@ -875,8 +878,10 @@ def draft_env_name(path: str) -> str:
 
 
 def with_drafts(raw: Raw, drafts: dict[str, str]) -> tuple[Raw, dict[str, str]]:
-    """For live checks before secrets are stored: point drafted secret fields at
-    session-only environment variables. Returns the mapping and the variables to set."""
+    """For live checks before secrets are stored: point drafted secret fields at placeholder
+    ``env:`` references, so that the answers validate. Returns the mapping and placeholder name
+    -> value. Never put these into ``os.environ``: attach the values to the references with
+    :func:`wizard.answers.with_secret_values` (keyed by field path) instead."""
     out = copy.deepcopy(raw)
     env: dict[str, str] = {}
     for path, value in drafts.items():

@@ -53,7 +53,7 @@ def wait_deployment(answers: Answers, kube: Kube, *, timeout_s: float | None = N
     what = f"Deployment {ns}/{name} available"
     kubectl = f"kubectl -n {ns}"
     steps = [f"{kubectl} rollout status deployment/{name} --timeout=5m",
-             f"{kubectl} get pods -l app={name} -o wide",
+             f"{kubectl} get pods -l app={names.app_label(answers)} -o wide",
              f"{kubectl} describe deployment/{name}",
              f"runner-wizard diagnose --namespace {ns} --release {answers.runner.release_name}"]
     start = time.monotonic()

@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
-from .. import names, rbac, tlsinfo
+from .. import chart, names, rbac, tls
 from ..kube import KubeError, collection_path, service_account_user
 from ..results import ApplyAction, Result, Status
 from .engine import CheckContext, CheckSpec, Skip
@@ -373,9 +373,9 @@ def _ca_secret_check(which: str):
                             f"create it in {ns} with key {a.gitlab.ca_key} (apply does)", catalog)
         keys = sorted((sec.get("data") or {}).keys())
         key = a.gitlab.ca_key
-        live = tlsinfo.load_pem_bundle(_decode(sec, key) or b"") if key in keys else []
+        live = tls.load_pem_certificates(_decode(sec, key) or b"") if key in keys else []
         want = _desired_ca_fingerprints(ctx)
-        if want is not None and {tlsinfo.fingerprint(c) for c in live} != want:
+        if want is not None and {tls.fingerprint(c) for c in live} != want:
             what = (f"has keys {', '.join(keys) or '(none)'} but the runner looks only for {key} (<host>.crt, "
                     "port stripped)") if key not in keys else \
                 f"key {key} does not hold the CA of gitlab.ca ({len(live)} other certificate(s))"
@@ -385,15 +385,15 @@ def _ca_secret_check(which: str):
             return ctx.fail(f"Secret {ns}/{name} has keys {', '.join(keys) or '(none)'} but the runner looks only "
                             f"for {key} (<host>.crt, port stripped)",
                             f"store the CA bundle under the key {key}", ("E03",))
-        certs = tlsinfo.load_pem_bundle(_decode(sec, key) or b"")
+        certs = tls.load_pem_certificates(_decode(sec, key) or b"")
         if not certs:
             return ctx.fail(f"{ns}/{name} key {key} holds no PEM certificate (DER is not supported)",
                             "store the CA as PEM", ("E03",))
-        faults = tlsinfo.ca_bundle_faults(certs, None, f"{ns}/{name} key {key}")
+        faults = tls.ca_bundle_faults(certs, None, f"{ns}/{name} key {key}")
         if faults:
             return ctx.fail(faults[0].message, "store the CA (root and intermediates), not the server certificate",
                             ("E03",))
-        fps = ", ".join(tlsinfo.fingerprint(c) for c in certs)
+        fps = ", ".join(tls.fingerprint(c) for c in certs)
         return ctx.ok(f"Secret {ns}/{name} has {key} with {len(certs)} CA certificate(s) ({fps})",
                       catalog=catalog)
     return run
@@ -401,14 +401,14 @@ def _ca_secret_check(which: str):
 
 def _desired_ca_fingerprints(ctx: CheckContext) -> set[str] | None:
     """Fingerprints of the CA bundle apply writes into the CA Secret (None when it cannot be read)."""
-    from ..ca import load_ca_pem
+    from ..tls import load_ca_pem
 
     def compute() -> set[str] | None:
         try:
             pem = load_ca_pem(ctx.answers, timeout=ctx.t(4.0))
         except Exception:  # noqa: BLE001 - unreadable gitlab.ca is reported by the tls checks
             return None
-        return {tlsinfo.fingerprint(c) for c in tlsinfo.load_pem_bundle(pem.encode())} if pem else None
+        return {tls.fingerprint(c) for c in tls.load_pem_certificates(pem.encode())} if pem else None
 
     try:
         return ctx.fact("desired_ca_fingerprints", compute)
@@ -510,7 +510,7 @@ def job_pod(a) -> dict[str, Any]:
     res = {"requests": {"cpu": r.resources.cpu_request, "memory": r.resources.memory_request},
            "limits": {"cpu": r.resources.cpu_limit, "memory": r.resources.memory_limit}}
     priv = {"privileged": True} if a.privileged_jobs else None
-    helper = r.helper_image or DEFAULT_HELPER
+    helper = r.helper_image or chart.facts(r.chart_version).helper_image  # the chart's Runner version
 
     def container(name: str, image: str) -> dict[str, Any]:
         c: dict[str, Any] = {"name": name, "image": image, "command": ["sh", "-c", "true"],

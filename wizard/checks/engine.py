@@ -2,8 +2,8 @@
 
 A :class:`CheckSpec` names one check (stable id, area, wizard step, title), the
 function that runs it and what it needs. :func:`run_checks` expands per-item rows
-(one per registry, host alias...), runs every independent check at once on a pool
-of daemon threads, and emits each :class:`~wizard.results.Result` through
+(one per registry, host alias...), runs every independent check at once on daemon
+threads (:class:`_DaemonRunner`, plain ``threading``), and emits each :class:`~wizard.results.Result` through
 ``on_result`` as it arrives. A check that overruns its deadline yields a
 "no answer within Ns" result at that moment; the run never waits for its thread.
 
@@ -14,13 +14,12 @@ TLS chain, resolved secrets, node lists) are computed once per run through
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import concurrent.futures.thread as _cft
 import copy
 import fnmatch
+import queue
 import threading
 import time
-import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -42,6 +41,13 @@ class Skip(Exception):
         super().__init__(reason)
         self.reason = reason
         self.catalog = tuple(catalog)
+
+
+class SecretMissing(Skip):
+    """A secret the check needs cannot be read: the check cannot run, which is a failure
+    (a "skip" would let ``check`` exit 0 without ever testing the token)."""
+
+    fix = "set the environment variable or create the file the reference names, then run the check again"
 
 
 @dataclass(frozen=True)
@@ -74,24 +80,75 @@ class _Bound:
     title: str = ""
 
 
-class _DaemonPool(cf.ThreadPoolExecutor):
-    """A ThreadPoolExecutor whose workers are daemon threads, not joined at interpreter exit:
-    a check stuck in a hung endpoint must never hold the process."""
+class _DaemonRunner:
+    """Runs jobs on at most ``limit`` daemon threads, started on demand.
 
-    def _adjust_thread_count(self) -> None:  # pragma: no cover - mirrors CPython 3.11
-        if self._idle_semaphore.acquire(timeout=0):
-            return
+    Built on ``threading`` alone: a job that never returns holds one daemon thread,
+    never the caller and never the interpreter's exit. Jobs past the limit wait in
+    a queue and start when a thread frees up; :meth:`close` drops those not started.
+    """
 
-        def weakref_cb(_: Any, q: Any = self._work_queue) -> None:
-            q.put(None)
+    def __init__(self, limit: int, name: str = "check"):
+        self._limit = max(1, limit)
+        self._name = name
+        self._lock = threading.Lock()
+        self._backlog: deque[Callable[[], None]] = deque()
+        self._running = 0
+        self._started = 0
+        self._closed = False
 
-        n = len(self._threads)
-        if n < self._max_workers:
-            t = threading.Thread(name=f"{self._thread_name_prefix or 'check'}_{n}", target=_cft._worker,
-                                 args=(weakref.ref(self, weakref_cb), self._work_queue,
-                                       self._initializer, self._initargs), daemon=True)
-            t.start()
-            self._threads.add(t)
+    def start(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("runner is closed")
+            if self._running >= self._limit:
+                self._backlog.append(job)
+                return
+            self._running += 1
+            self._started += 1
+            n = self._started
+        threading.Thread(target=self._work, args=(job,), name=f"{self._name}_{n}", daemon=True).start()
+
+    def _work(self, job: Callable[[], None]) -> None:
+        while True:
+            try:
+                job()
+            except BaseException:  # noqa: BLE001 - a job reports its own outcome; never kill the worker loop
+                pass
+            with self._lock:
+                if self._closed or not self._backlog:
+                    self._running -= 1
+                    return
+                job = self._backlog.popleft()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._backlog.clear()
+
+
+class _StillWaiting(Exception):
+    """A shared fact was not ready within the caller's deadline."""
+
+
+class _Once:
+    """A value computed once and awaited by many threads, with a bounded wait."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def set(self, value: Any = None, error: BaseException | None = None) -> None:
+        self._value, self._error = value, error
+        self._ready.set()
+
+    def get(self, timeout: float | None) -> Any:
+        if not self._ready.wait(timeout):
+            raise _StillWaiting
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 _local = threading.local()
@@ -106,7 +163,7 @@ class CheckContext:
         self.kubeconfig = kubeconfig
         self.context = context or answers.cluster.context
         self.timeout_scale = timeout_scale
-        self._facts: dict[str, cf.Future] = {}
+        self._facts: dict[str, _Once] = {}
         self._lock = threading.Lock()
         self._results: dict[str, list[Result]] = {}
         self._done: dict[str, threading.Event] = {}
@@ -170,16 +227,15 @@ class CheckContext:
             fut = self._facts.get(key)
             owner = fut is None
             if owner:
-                fut = cf.Future()
-                self._facts[key] = fut
+                fut = self._facts[key] = _Once()
         if owner:
             try:
-                fut.set_result(compute())
+                fut.set(compute())
             except BaseException as exc:  # noqa: BLE001 - re-raised to every waiter
-                fut.set_exception(exc)
+                fut.set(error=exc)
         try:
-            return fut.result(timeout=self._remaining())
-        except cf.TimeoutError:
+            return fut.get(timeout=self._remaining())
+        except _StillWaiting:
             raise Skip(f"still waiting for {key.replace('_', ' ')}") from None
 
     def _remaining(self, cap: float | None = None) -> float | None:
@@ -205,7 +261,7 @@ class CheckContext:
         try:
             return self.fact(f"secret:{field_path}", resolve)
         except SecretUnavailable as exc:
-            raise Skip(f"secret not available: {exc.render()}") from None
+            raise SecretMissing(f"cannot run: the secret is not available: {exc.render()}") from None
 
     def register_secret(self, value: str | None) -> None:
         if value:
@@ -275,6 +331,8 @@ def _call(ctx: CheckContext, b: _Bound, deadline: float) -> list[Result]:
             if need == "kube":
                 view.kube()
         out = b.spec.run(view)
+    except SecretMissing as s:
+        out = view.fail(s.reason, s.fix, s.catalog)
     except Skip as s:
         out = view.skip(s.reason, s.catalog)
     except Exception as exc:  # a bug or an unexpected server answer: report it, never crash the run
@@ -308,9 +366,18 @@ def run_specs(specs: Sequence[CheckSpec], answers: Answers, *, kubeconfig: str |
                 except Exception:  # a UI callback must not break the run
                     pass
 
-    pool = _DaemonPool(max_workers=min(160, max(4, len(plan))), thread_name_prefix="check")  # mostly I/O waits
-    pending: dict[cf.Future, tuple[_Bound, float]] = {}
-    waiting = [b for b in plan]
+    runner = _DaemonRunner(min(160, max(4, len(plan))), "check")  # mostly I/O waits
+    finished: queue.SimpleQueue[tuple[str, list[Result]]] = queue.SimpleQueue()
+    pending: dict[str, tuple[_Bound, float]] = {}
+    waiting = list(plan)
+
+    def job(b: _Bound, deadline: float) -> None:
+        try:
+            results = _call(ctx, b, deadline)
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and the like inside a check
+            results = [ctx.bind(b).fail(f"the check itself failed: {type(exc).__name__}")]
+        finished.put((b.id, results))
+
     try:
         while waiting or pending:
             now = time.monotonic()
@@ -318,7 +385,8 @@ def run_specs(specs: Sequence[CheckSpec], answers: Answers, *, kubeconfig: str |
             for b in waiting:
                 if all(ctx._done[d].is_set() for d in b.spec.after if d in ctx._done):
                     deadline = now + b.spec.timeout * timeout_scale
-                    pending[pool.submit(_call, ctx, b, deadline)] = (b, deadline)
+                    pending[b.id] = (b, deadline)
+                    runner.start(lambda b=b, deadline=deadline: job(b, deadline))
                 else:
                     still.append(b)
             waiting = still
@@ -329,15 +397,21 @@ def run_specs(specs: Sequence[CheckSpec], answers: Answers, *, kubeconfig: str |
                     continue
                 break
             next_deadline = min(d for _, d in pending.values())
-            done, _ = cf.wait(list(pending), timeout=max(0.0, next_deadline - time.monotonic()),
-                              return_when=cf.FIRST_COMPLETED)
-            for fut in done:
-                b, _ = pending.pop(fut)
-                emit(b, fut.result())
+            arrived: list[tuple[str, list[Result]]] = []
+            try:
+                arrived.append(finished.get(timeout=max(0.0, next_deadline - time.monotonic())))
+                while True:
+                    arrived.append(finished.get_nowait())
+            except queue.Empty:
+                pass
+            for bid, results in arrived:
+                entry = pending.pop(bid, None)
+                if entry is not None:  # an answer after its deadline was already reported as a timeout
+                    emit(entry[0], results)
             now = time.monotonic()
-            for fut, (b, deadline) in list(pending.items()):
-                if now >= deadline and not fut.done():
-                    del pending[fut]
+            for bid, (b, deadline) in list(pending.items()):
+                if now >= deadline:
+                    del pending[bid]
                     secs = b.spec.timeout * timeout_scale
                     view = ctx.bind(b)
                     emit(b, [view.result(b.spec.on_timeout,
@@ -346,7 +420,7 @@ def run_specs(specs: Sequence[CheckSpec], answers: Answers, *, kubeconfig: str |
                                          "check firewalls and proxies between this machine and the target, "
                                          "then run the check again", b.spec.catalog)])
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        runner.close()
     out: list[Result] = []
     for b in sorted(collected, key=lambda i: order[i]):
         out.extend(collected[b])

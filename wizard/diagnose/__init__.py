@@ -7,7 +7,11 @@ Modules:
   :func:`~wizard.diagnose.logs.analyze_text`, :func:`~wizard.diagnose.logs.analyze_lines`,
   :func:`~wizard.diagnose.logs.analyze_file` and :func:`~wizard.diagnose.logs.redact`.
 
-The cluster collector and the fixers live in sibling modules.
+Sibling modules: :mod:`~wizard.diagnose.model` (the shared types: ``ClusterState``,
+``Finding``, ``Diagnosis``), :mod:`~wizard.diagnose.collect` (reads the cluster),
+:mod:`~wizard.diagnose.analyzers` (the analyzer table), :mod:`~wizard.diagnose.engine`
+(``diagnose()``, the whole pipeline), :mod:`~wizard.diagnose.fixes` (plan and apply
+fixes) and :mod:`~wizard.diagnose.cli` (the ``diagnose`` command's terminal output).
 """
 
 from __future__ import annotations
@@ -38,12 +42,3 @@ __all__ = [
     "redact",
 ]
 
-
-def command(args, opts) -> int:  # noqa: ANN001 - argparse namespace and GlobalOptions
-    """``runner-wizard diagnose`` (collector, analyzers and fixes live in sibling modules)."""
-    from wizard.diagnose.engine import command as _command
-
-    return _command(args, opts)
-
-
-__all__ += ["command"]

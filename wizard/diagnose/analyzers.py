@@ -30,66 +30,19 @@ from urllib.parse import urlsplit
 
 from wizard.diagnose import infer
 from wizard.diagnose import logs as logmod
+from wizard.diagnose.model import ClusterState, Finding
 from wizard.logsafe import redact as _redact_base
 from wizard.rbac import MANAGER_PERMISSIONS, OPTIONAL_VERBS, required_checks
 from wizard.results import Result, Status
 
 if TYPE_CHECKING:
-    from wizard.diagnose.collect import ClusterState
     from wizard.kube import Kube
-
-MAX_EVIDENCE = 5
-
 
 redact = _redact_base
 _slug = logmod.slug  # one id-suffix rule for log findings and object findings
 
 
 # --------------------------------------------------------------------------- findings
-
-
-@dataclass
-class Finding:
-    """One diagnosis: what is wrong (one sentence), the evidence, and the fix."""
-
-    catalog: str
-    suffix: str
-    status: Status
-    title: str
-    fix: str
-    evidence: list[str] = field(default_factory=list)
-    detail: str = ""
-    fix_id: str | None = None
-    """Key of :data:`wizard.diagnose.fixes.FIXES` when the tool can apply the fix."""
-    fix_args: dict[str, Any] = field(default_factory=dict)
-    origin: str = "cluster"
-    """``cluster`` (objects), ``logs`` (log/event lines only) or ``cluster+logs``."""
-
-    @property
-    def id(self) -> str:
-        return f"diagnose.{self.catalog}.{self.suffix}"
-
-    @property
-    def failed(self) -> bool:
-        return self.status is Status.FAIL
-
-    @property
-    def fixable(self) -> bool:
-        return self.fix_id is not None and self.status in (Status.FAIL, Status.WARN)
-
-    def add_evidence(self, *lines: str) -> None:
-        for line in lines:
-            line = redact(line)
-            if line and line not in self.evidence and len(self.evidence) < MAX_EVIDENCE:
-                self.evidence.append(line)
-
-    def to_result(self) -> Result:
-        return Result(
-            id=self.id, area="diagnose", status=self.status, title=redact(self.title),
-            detail=redact(self.detail), fix=redact(self.fix), catalog=(self.catalog,),
-            evidence=tuple(redact(e) for e in self.evidence),
-            data={"fix_id": self.fix_id, "fix_args": dict(self.fix_args), "origin": self.origin},
-        )
 
 
 @dataclass
@@ -241,6 +194,18 @@ def _gitlab_host(st: ClusterState) -> str:
     return urlsplit(str(st.merged_values.get("gitlabUrl") or "")).hostname or ""
 
 
+def _chart_role_hint(st: ClusterState) -> str:
+    """Where the chart's own ``rbac.create`` Role would go, for this release's chart version."""
+    from wizard import chart
+
+    ref = (st.release_ref.chart if st.release_ref else None) or ""
+    version = ref[len("gitlab-runner-"):] if ref.startswith("gitlab-runner-") else chart.DEFAULT_VERSION
+    if chart.facts(version).role_in_jobs_namespace:
+        return f" (with rbac.create: true, set runners.jobNamespace: {st.jobs_namespace})"
+    return (f" (chart {version} puts its rbac.create Role next to the Deployment, not in {st.jobs_namespace}; "
+            "from chart 0.84.0 it follows runners.jobNamespace)")
+
+
 def _release_is_helm(st: ClusterState) -> bool:
     return bool(st.values_source.startswith("helm"))
 
@@ -356,8 +321,7 @@ def analyze_rbac(ctx: Context) -> list[Finding]:
                 f"The manager's ServiceAccount {st.namespace}/{st.manager_sa} has no RBAC rights in the jobs "
                 f"namespace {st.jobs_namespace}",
                 f"Create a Role with the runner's permission table in {st.jobs_namespace} and bind it to "
-                f"system:serviceaccount:{st.namespace}:{st.manager_sa} (with rbac.create: true, set "
-                f"runners.jobNamespace: {st.jobs_namespace}).",
+                f"system:serviceaccount:{st.namespace}:{st.manager_sa}{_chart_role_hint(st)}.",
                 [f"SubjectAccessReview system:serviceaccount:{st.namespace}:{st.manager_sa} in "
                  f"{st.jobs_namespace}: denied {_fmt_missing(req)}"],
                 detail=f"all {n_required} required permissions denied", fix_id="rbac.role", fix_args=args)
@@ -1035,10 +999,6 @@ TABLE: tuple[Analyzer, ...] = (
     Analyzer(("E29",), "Manager cannot reach GitLab", ("M",), analyze_e29),
     Analyzer(("E33", "E34", "E35", "E37"), "Log-only entries", ("M", "J"), analyze_rest),
 )
-
-
-def covered_catalog_ids() -> set[str]:
-    return {c for a in TABLE for c in a.catalog}
 
 
 def run_table(ctx: Context) -> list[Finding]:

@@ -29,10 +29,11 @@ import logging
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from wizard.diagnose.model import TOKEN_KEYS, ClusterState, LogText, ReleaseRef, SecretInfo
 from wizard.kube import Kube, KubeError, service_account_user
 from wizard.rbac import required_checks
 
@@ -40,159 +41,10 @@ log = logging.getLogger("wizard.diagnose.collect")
 
 LOG_TAIL_LINES = 500
 MAX_WORKERS = 8
-TOKEN_KEYS = ("runner-token", "runner-registration-token")
 HELM_SECRET_RE = re.compile(r"^sh\.helm\.release\.v1\.(?P<release>.+)\.v(?P<rev>\d+)$")
 
 LogSource = Callable[[str, str, str, bool], "str | None"]
 """``(namespace, pod, container, previous) -> text or None``."""
-
-
-# --------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True)
-class ReleaseRef:
-    """A gitlab-runner install found in the cluster."""
-
-    namespace: str
-    release: str
-    fullname: str
-    revision: int | None = None
-    chart: str | None = None
-    status: str | None = None
-    source: str = "helm"
-    """``helm`` (a release Secret) or ``deployment`` (only a Deployment was found)."""
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.release}"
-
-
-@dataclass
-class SecretInfo:
-    namespace: str
-    name: str
-    type: str
-    keys: dict[str, int]
-    """Key name -> decoded length in bytes (no values are kept)."""
-    whitespace: dict[str, bool] = field(default_factory=dict)
-    """For token keys: does the value have leading/trailing whitespace (a newline)?"""
-    pem: dict[str, bool] = field(default_factory=dict)
-    """For ``*.crt`` keys: does the value hold at least one PEM certificate?"""
-
-
-@dataclass
-class LogText:
-    """A collected log, named like ``pod/<name>/<container>[ (previous)]``."""
-
-    name: str
-    text: str
-    source: str = "M"
-
-
-@dataclass
-class ClusterState:
-    namespace: str
-    release: str
-    fullname: str
-    jobs_namespace: str = ""
-    release_ref: ReleaseRef | None = None
-    values: dict[str, Any] = field(default_factory=dict)
-    """User-supplied values (``helm get values``)."""
-    chart_defaults: dict[str, Any] = field(default_factory=dict)
-    values_source: str = ""
-    config_toml: str | None = None
-    """Rendered ``config.template.toml`` text."""
-    config_source: str = ""
-    deployment: dict[str, Any] | None = None
-    configmap: dict[str, Any] | None = None
-    manager_pods: list[dict[str, Any]] = field(default_factory=list)
-    replicasets: list[dict[str, Any]] = field(default_factory=list)
-    logs: list[LogText] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    job_pods: list[dict[str, Any]] = field(default_factory=list)
-    access: dict[tuple[str, str, str], bool] = field(default_factory=dict)
-    """(namespace, resource, verb) -> allowed, for the manager ServiceAccount."""
-    secrets: dict[tuple[str, str], SecretInfo | None] = field(default_factory=dict)
-    service_accounts: dict[tuple[str, str], bool] = field(default_factory=dict)
-    namespaces: dict[str, dict[str, str] | None] = field(default_factory=dict)
-    """Namespace -> labels (None: the namespace does not exist)."""
-    nodes: list[dict[str, str]] = field(default_factory=list)
-    quotas: list[dict[str, Any]] = field(default_factory=list)
-    limitranges: list[dict[str, Any]] = field(default_factory=list)
-    roles: list[dict[str, Any]] = field(default_factory=list)
-    rolebindings: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    # ---- derived
-
-    @property
-    def merged_values(self) -> dict[str, Any]:
-        return deep_merge(self.chart_defaults, self.values)
-
-    @property
-    def manager_sa(self) -> str:
-        """The ServiceAccount the manager pods run as ("default" when the chart renders it empty)."""
-        if self.deployment:
-            spec = self.deployment.get("spec", {}).get("template", {}).get("spec", {})
-            return spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
-        from wizard.diagnose.infer import manager_service_account
-
-        return manager_service_account(self.merged_values, self.fullname)
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The ``[[runners]]`` entry of the config template (empty when unknown)."""
-        from wizard.diagnose.infer import parse_runner_config
-
-        return parse_runner_config(self.config_toml)
-
-    @property
-    def kubernetes_config(self) -> dict[str, Any]:
-        return self.config.get("kubernetes") or {}
-
-    def secret(self, namespace: str, name: str) -> SecretInfo | None:
-        return self.secrets.get((namespace, name))
-
-    def deployment_secret_names(self) -> list[str]:
-        """Secrets the manager Deployment mounts (projected and secret volumes)."""
-        out: list[str] = []
-        if not self.deployment:
-            return out
-        spec = self.deployment.get("spec", {}).get("template", {}).get("spec", {})
-        for vol in spec.get("volumes") or []:
-            if vol.get("secret", {}).get("secretName"):
-                out.append(vol["secret"]["secretName"])
-            for src in (vol.get("projected") or {}).get("sources") or []:
-                if (src.get("secret") or {}).get("name"):
-                    out.append(src["secret"]["name"])
-        return list(dict.fromkeys(out))
-
-    def token_secret_name(self) -> str | None:
-        """The Secret with runner-token / runner-registration-token the Deployment projects."""
-        if self.deployment:
-            spec = self.deployment.get("spec", {}).get("template", {}).get("spec", {})
-            for vol in spec.get("volumes") or []:
-                for src in (vol.get("projected") or {}).get("sources") or []:
-                    sec = src.get("secret") or {}
-                    items = {i.get("key") for i in sec.get("items") or []}
-                    if items & set(TOKEN_KEYS):
-                        return sec.get("name")
-        runners = self.merged_values.get("runners") or {}
-        if runners.get("secret"):
-            return str(runners["secret"])
-        if self.values.get("runnerToken") is not None or self.values.get("runnerRegistrationToken") is not None:
-            return self.fullname
-        return None
-
-
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base or {})
-    for k, v in (over or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
 
 
 # --------------------------------------------------------------------------- helm release secrets
@@ -222,14 +74,10 @@ def encode_helm_release(doc: dict[str, Any]) -> str:
 
 
 def chart_fullname(release: str, values: dict[str, Any] | None = None) -> str:
-    """``gitlab-runner.fullname`` of the chart."""
-    values = values or {}
-    if values.get("fullnameOverride"):
-        return str(values["fullnameOverride"])[:63].rstrip("-")
-    name = values.get("nameOverride") or "gitlab-runner"
-    if name in release:
-        return release[:63].rstrip("-")
-    return f"{release}-{name}"[:63].rstrip("-")
+    """``gitlab-runner.fullname`` of the chart (see :func:`wizard.names.chart_fullname`)."""
+    from wizard.names import chart_fullname as fullname
+
+    return fullname(release, values)
 
 
 def _is_runner_deployment(dep: dict[str, Any]) -> bool:

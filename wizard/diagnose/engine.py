@@ -1,26 +1,23 @@
 """Guided recovery, end to end: collect → analyze logs and events → run the analyzer table.
 
-:func:`diagnose` is what the CLI (``runner-wizard diagnose``) and the recovery
-screen call. It needs no cluster when only saved logs are given.
-:func:`command` implements the CLI, including ``--fix`` (plan, consent, apply,
-re-diagnose).
+:func:`diagnose` is what the CLI (:mod:`wizard.diagnose.cli`, ``runner-wizard diagnose``)
+and the recovery screen call; it returns a :class:`~wizard.diagnose.model.Diagnosis` and
+prints nothing. It needs no cluster when only saved logs are given.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from wizard.diagnose import logs as logmod
-from wizard.diagnose.analyzers import Context, Finding, LogHit, run_table
-from wizard.diagnose.collect import ClusterState, Collector, LogSource, ReleaseRef, find_releases
+from wizard.diagnose.analyzers import Context, LogHit, run_table
+from wizard.diagnose.collect import Collector, LogSource, find_releases
+from wizard.diagnose.model import ClusterState, Diagnosis, ReleaseRef
 from wizard.errors import BadInput, WizardError
-from wizard.results import Result, Status, any_failed, report_json, summarize
+from wizard.results import Result
 
 if TYPE_CHECKING:
     from wizard.answers import Answers
@@ -31,42 +28,6 @@ log = logging.getLogger("wizard.diagnose")
 Progress = Callable[[str], None]
 
 NETWORK_CHECKS = ("tls.gitlab", "gitlab.token", "dns", "gitlab.reach")
-
-
-@dataclass
-class Diagnosis:
-    findings: list[Finding]
-    state: ClusterState | None = None
-    releases: list[ReleaseRef] = field(default_factory=list)
-    notices: list[logmod.Notice] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)
-    """Where the analyzed lines came from (pods, events, files)."""
-
-    @property
-    def results(self) -> list[Result]:
-        out = [f.to_result() for f in self.findings]
-        if self.errors:
-            out.append(Result("diagnose.collect", "diagnose", Status.WARN,
-                              f"{len(self.errors)} item(s) could not be read; findings that need them are missing",
-                              "; ".join(self.errors[:5])))
-        return out
-
-    @property
-    def failed(self) -> bool:
-        return any(f.status is Status.FAIL for f in self.findings)
-
-    @property
-    def problems(self) -> list[Finding]:
-        return [f for f in self.findings if f.status in (Status.FAIL, Status.WARN)]
-
-    @property
-    def fixable(self) -> list[Finding]:
-        return [f for f in self.findings if f.fixable]
-
-    def catalog_ids(self, *statuses: Status) -> set[str]:
-        want = statuses or (Status.FAIL, Status.WARN)
-        return {f.catalog for f in self.findings if f.status in want}
 
 
 class NoRelease(WizardError):
@@ -137,13 +98,12 @@ def analyze_texts(texts: Sequence[tuple[str, str | None, str]], gitlab_url: str 
 
 
 def read_log_files(paths: Sequence[str]) -> list[tuple[str, str | None, str]]:
+    from wizard.safeio import LOG_LIMIT, read_regular
+
     out = []
     for p in paths:
-        try:
-            text = Path(p).read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise BadInput(f"--log {p}: cannot read: {exc.strerror or exc}") from exc
-        out.append((Path(p).name, None, text))
+        data = read_regular(p, limit=LOG_LIMIT, field="--log", what="saved log")
+        out.append((Path(p).name, None, data.decode("utf-8", errors="replace")))
     return out
 
 
@@ -223,10 +183,7 @@ def _confirm_with_checks(answers: Answers, hits: list[LogHit], kubeconfig: str |
     wanted = sorted({p for h in hits for p in h.finding.confirm if p.startswith(NETWORK_CHECKS)})
     if not wanted:
         return {}
-    try:
-        from wizard.checks import run_checks  # type: ignore[import-not-found]
-    except ImportError:
-        return {}
+    from wizard.checks import run_checks
     say("confirming with live checks: " + ", ".join(wanted))
     try:
         results = run_checks(answers, kubeconfig=kubeconfig, context=context, ids=wanted)
@@ -234,106 +191,3 @@ def _confirm_with_checks(answers: Answers, hits: list[LogHit], kubeconfig: str |
         log.debug("live checks failed: %s", exc, exc_info=True)
         return {}
     return {r.id: r for r in results if any(r.id == p or r.id.startswith(p + ".") for p in wanted)}
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def _print_human(d: Diagnosis, out: Any) -> None:
-    if d.state is not None:
-        st = d.state
-        print(f"release {st.namespace}/{st.release} (Deployment {st.fullname}, jobs in {st.jobs_namespace}; "
-              f"values: {st.values_source or 'not found'})", file=out)
-    if d.sources:
-        print(f"analyzed: {', '.join(d.sources)}", file=out)
-    if not d.findings:
-        print("✔ no problems found", file=out)
-    for f in d.findings:
-        print(f"{f.status.symbol} {f.catalog}  {f.to_result().title}", file=out)
-        if f.detail:
-            print(f"    {f.to_result().detail}", file=out)
-        for ev in f.to_result().evidence:
-            print(f"    evidence: {ev}", file=out)
-        if f.fix and f.status is not Status.PASS:
-            print(f"    fix: {f.to_result().fix}", file=out)
-    if d.notices:
-        print(f"notices: {', '.join(f'{n.meaning} (x{n.count})' for n in d.notices)}", file=out)
-    for e in d.errors:
-        print(f"! {e}", file=out)
-    counts = summarize(r for r in d.results)
-    print(f"{counts['fail']} failed, {counts['warn']} warnings, {counts['pass']} resolved", file=out)
-
-
-def command(args: Any, opts: Any) -> int:
-    """``runner-wizard diagnose``; exit 0 (no failed finding), 1 (a finding failed), 2 (bad input)."""
-    from wizard.diagnose import fixes
-
-    answers = None
-    if getattr(args, "answers", None):
-        from wizard.answers import load
-
-        answers = load(args.answers)
-    texts = read_log_files(getattr(args, "log", None) or [])
-    cluster = bool(answers is not None or args.namespace or args.release or not texts)
-    kube = None
-    try:
-        if cluster:
-            from wizard.kube import Kube, KubeError
-
-            try:
-                kube = Kube.connect(opts.kubeconfig, opts.context or (answers.cluster.context if answers else None))
-            except KubeError as exc:
-                raise WizardError(f"cannot connect to the cluster: {exc}") from exc
-        err = sys.stderr
-        say = (lambda m: print(f"… {m}", file=err)) if not args.json and sys.stderr.isatty() else None
-        diag = diagnose(kube=kube, answers=answers, namespace=args.namespace, release=args.release, logs=texts,
-                        progress=say, cluster=cluster, kubeconfig=opts.kubeconfig, context=opts.context)
-        human_out = sys.stderr if args.json else sys.stdout
-        printed_initial = applied_any = False
-        if args.fix and diag.state is not None and kube is not None:
-            plans = fixes.plan_all(diag, answers)
-            if not plans:
-                print("no automatic fix for the findings above" if diag.problems else "nothing to fix",
-                      file=human_out)
-            else:
-                if not args.json:
-                    _print_human(diag, human_out)
-                    printed_initial = True
-                interactive = sys.stdin.isatty() and sys.stdout.isatty()
-                applied = 0
-                for plan in plans:
-                    print("\n" + plan.render(), file=human_out)
-                    if args.yes:
-                        ok = True
-                    elif interactive:
-                        ok = input("apply this fix? [y/N] ").strip().lower() in ("y", "yes")
-                    else:
-                        print("  (not applied: no terminal to ask; rerun with --yes to apply)", file=human_out)
-                        ok = False
-                    if not ok:
-                        continue
-                    outcome = fixes.apply_plan(kube, diag.state, plan, answers=answers,
-                                                kubeconfig=opts.kubeconfig, context=opts.context)
-                    print(f"  {outcome.message}", file=human_out)
-                    applied += int(outcome.ok)
-                applied_any = bool(applied)
-                if applied:
-                    print("\nre-running the diagnosis…", file=human_out)
-                    diag = diagnose(kube=kube, answers=answers, namespace=diag.state.namespace,
-                                    release=diag.state.release, logs=texts, cluster=True, live_checks=False,
-                                    kubeconfig=opts.kubeconfig, context=opts.context)
-                    still = [f for f in diag.problems if f.fix_id]
-                    if still:
-                        print("still present after the fix: " + ", ".join(f.id for f in still), file=human_out)
-        if args.json:
-            print(report_json(diag.results))
-        elif not (args.fix and printed_initial and not applied_any):
-            _print_human(diag, sys.stdout)
-        return 1 if any_failed(diag.results) else 0
-    finally:
-        if kube is not None:
-            kube.close()
-
-
-def _env_flag(name: str) -> bool:  # pragma: no cover - helper for manual runs
-    return os.environ.get(name, "") not in ("", "0", "false")

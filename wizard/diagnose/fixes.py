@@ -33,14 +33,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from wizard import diff as objdiff
-from wizard.diagnose.analyzers import Finding
-from wizard.diagnose.collect import ClusterState
-from wizard.kube import KubeError, collection_path, object_path
+from wizard.diagnose.model import ClusterState, Diagnosis, Finding
+from wizard.kube import KubeError, collection_path
 from wizard.rbac import role_rules
 
 if TYPE_CHECKING:
     from wizard.answers import Answers
-    from wizard.diagnose.engine import Diagnosis
     from wizard.kube import Kube
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
@@ -177,10 +175,24 @@ def _values_change(st: ClusterState, new_values: dict[str, Any]) -> Change:
                   "values:\n" + text, values=new_values)
 
 
+def _release_chart_version(st: ClusterState) -> str | None:
+    ref = st.release_ref.chart if st.release_ref else None
+    return ref[len("gitlab-runner-"):] if ref and ref.startswith("gitlab-runner-") else None
+
+
 def plan_values_rbac(st: ClusterState, f: Finding, answers: Answers | None) -> list[Change]:
+    from wizard import chart
+    from wizard.diagnose.model import deep_merge
+
     v = copy.deepcopy(st.values)
     v.setdefault("rbac", {})["create"] = True
     v.setdefault("serviceAccount", {})["create"] = True
+    # Since chart 0.84.0 the Role follows runners.jobNamespace; before, it stays next to the Deployment.
+    version = _release_chart_version(st) or chart.DEFAULT_VERSION
+    jns = st.jobs_namespace
+    if jns and chart.facts(version).role_in_jobs_namespace and \
+            chart.role_namespace(version, deep_merge(st.chart_defaults, v), st.namespace) != jns:
+        v.setdefault("runners", {})["jobNamespace"] = jns
     return [_values_change(st, v)]
 
 
@@ -317,18 +329,16 @@ def _apply_change(kube: Kube, st: ClusterState, ch: Change, *, answers: Answers 
 def _helm_upgrade(st: ClusterState, values: dict[str, Any], *, kubeconfig: str | None, context: str | None) -> None:
     import yaml
 
-    from wizard import helm
+    from wizard import chart, helm
 
     binary = helm.find_helm()
-    version = None
-    if st.release_ref and st.release_ref.chart and st.release_ref.chart.startswith("gitlab-runner-"):
-        version = st.release_ref.chart[len("gitlab-runner-"):]
+    version = _release_chart_version(st) or chart.DEFAULT_VERSION
     with tempfile.TemporaryDirectory(prefix="runner-wizard-fix-") as tmp:
         vf = Path(tmp) / "values.yaml"
         vf.write_text(yaml.safe_dump(values, sort_keys=False))
         vf.chmod(0o600)
-        t = helm.HelmTarget(release=st.release, namespace=st.namespace, chart=helm.chart_reference(),
-                            chart_version=version or "0.86.0", values_file=vf, kubeconfig=kubeconfig,
+        t = helm.HelmTarget(release=st.release, namespace=st.namespace, chart=helm.chart_reference(version),
+                            chart_version=version, values_file=vf, kubeconfig=kubeconfig,
                             context=context, binary=binary)
         if t.chart == helm.DEFAULT_CHART and (binary is None or not helm._has_repo(binary, helm.GITLAB_REPO_NAME)):
             t.chart, t.repo_url = "gitlab-runner", helm.GITLAB_REPO_URL
@@ -361,10 +371,6 @@ def _reregister(kube: Kube, answers: Answers | None) -> None:
         tokens.restart_manager(answers, kube)
     elif out.action == "declined":
         raise FixError("re-registration was declined")
-
-
-def describe_object(obj: dict[str, Any]) -> str:  # pragma: no cover - debugging aid
-    return object_path(obj)
 
 
 def _rule_text(rule: dict[str, Any]) -> str:

@@ -6,21 +6,13 @@
 * :func:`manager_service_account` follows the chart's ``gitlab-runner.serviceAccountName``.
 * :func:`values_from_deployment` rebuilds the values that matter when there is no
   Helm release Secret (installed with ``helm template | kubectl apply``, or by hand).
-* :func:`answers_from_state` builds an :class:`~wizard.answers.Answers` from the
-  collected state, so the live checks written for ``check`` can confirm findings
-  when the user has only a namespace and a release name.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from typing import TYPE_CHECKING, Any
-
-from wizard.answers import Answers, Cluster, GitLab, HostAlias, Runner
-
-if TYPE_CHECKING:
-    from wizard.diagnose.collect import ClusterState
+from typing import Any
 
 _TPL = re.compile(r"\{\{-?\s*(?P<expr>.*?)\s*-?\}\}", re.S)
 SHORT_NAME_RE = re.compile(r"^[^/]+$|^[^./:]+/[^/]+$")
@@ -139,42 +131,3 @@ def is_short_image(image: str) -> bool:
     if "/" not in image:
         return True
     return not ("." in first or ":" in first or first == "localhost")
-
-
-def answers_from_state(state: ClusterState) -> Answers:
-    """An :class:`Answers` describing the collected install (no secrets in it)."""
-    v = state.merged_values
-    k = state.kubernetes_config
-    url = str(v.get("gitlabUrl") or "https://gitlab.invalid/")
-    aliases: dict[str, HostAlias] = {}
-    for item in k.get("host_aliases") or []:
-        if isinstance(item, dict) and item.get("ip"):
-            aliases[item["ip"]] = HostAlias(ip=item["ip"], hostnames=list(item.get("hostnames") or []),
-                                            targets=["jobs"])
-    for item in v.get("hostAliases") or []:
-        if isinstance(item, dict) and item.get("ip"):
-            if item["ip"] in aliases:
-                aliases[item["ip"]].targets = ["manager", "jobs"]
-            else:
-                aliases[item["ip"]] = HostAlias(ip=item["ip"], hostnames=list(item.get("hostnames") or []),
-                                                targets=["manager"])
-    ns_sel = k.get("node_selector") or {}
-    runner = Runner(
-        release_name=state.release,
-        name=str(state.config.get("name") or state.release),
-        concurrent=int(v.get("concurrent") or 10),
-        job_image=str(k.get("image") or "alpine"),
-        helper_image=k.get("helper_image"),
-        privileged=bool(k.get("privileged")),
-        node_selector={str(a): str(b) for a, b in ns_sel.items()} if isinstance(ns_sel, dict) else {},
-        poll_timeout=int(k.get("poll_timeout") or 180),
-        metrics=bool((v.get("metrics") or {}).get("enabled")),
-    )
-    cluster = Cluster(
-        runner_namespace=state.namespace,
-        jobs_namespace=state.jobs_namespace or state.namespace,
-        create_namespaces=False,
-        manager_service_account=state.manager_sa,
-        job_service_account=str(k.get("service_account") or "default"),
-    )
-    return Answers(gitlab=GitLab(url=url), cluster=cluster, runner=runner, host_aliases=list(aliases.values()))

@@ -1375,12 +1375,3 @@ def analyze_file(
     text = Path(path).read_text(encoding="utf-8", errors="replace")
     return analyze_text(text, source_hint=source_hint, gitlab_url=gitlab_url)
 
-
-def rule_by_id(rule_id: str) -> LogRule:
-    """The table row with the given id (``"E11"``, ``"E11.informers"``…)."""
-    return _RULE_INDEX[rule_id]
-
-
-def rules_for(catalog: str) -> list[LogRule]:
-    return [r for r in RULES if r.catalog == catalog]
-
