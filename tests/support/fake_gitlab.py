@@ -284,8 +284,9 @@ class FakeGitLab:
         self._runners: dict[int, FakeRunner] = {}
         self._requests: list[tuple[str, str, int]] = []
         self._bodies: list[tuple[str, str, dict[str, Any]]] = []
+        self._headers: list[tuple[str, str, dict[str, str]]] = []
         self._delays: dict[str, float] = {}
-        self._statuses: dict[str, tuple[int, Any]] = {}
+        self._statuses: dict[str, tuple[int, Any, dict[str, str]]] = {}
         self.registration_token: str | None = "GR1348941" + secrets.token_hex(10)
         self.registration_enabled = False
         self.registration_scope: tuple[str, int | None] = ("instance_type", None)
@@ -423,15 +424,17 @@ class FakeGitLab:
             else:
                 self._delays.pop(p, None)
 
-    def set_status(self, path: str, code: int | None, body: Any = None) -> None:
+    def set_status(self, path: str, code: int | None, body: Any = None,
+                   headers: dict[str, str] | None = None) -> None:
         """Answer *path* with *code* (and GitLab-shaped JSON *body*, default
-        ``{"message": "<code> ..."}``) without touching state. None removes it."""
+        ``{"message": "<code> ..."}``, plus *headers*, e.g. a ``Location``) without
+        touching state. None removes it."""
         with self._lock:
             p = self._norm(path)
             if code is None:
                 self._statuses.pop(p, None)
             else:
-                self._statuses[p] = (code, body if body is not None else _message(code).body)
+                self._statuses[p] = (code, body if body is not None else _message(code).body, dict(headers or {}))
 
     # -- inspection -------------------------------------------------------
     @property
@@ -444,6 +447,12 @@ class FakeGitLab:
         """(method, path, params) with runner/user tokens as sent (tests only)."""
         with self._lock:
             return list(self._bodies)
+
+    @property
+    def request_headers(self) -> list[tuple[str, str, dict[str, str]]]:
+        """(method, path, headers as sent, names lower-cased) (tests only)."""
+        with self._lock:
+            return list(self._headers)
 
     def requests_to(self, path: str, method: str | None = None) -> list[tuple[str, str, int]]:
         p = self._norm(path)
@@ -467,6 +476,7 @@ class FakeGitLab:
         with self._lock:
             self._requests.clear()
             self._bodies.clear()
+            self._headers.clear()
 
     # -- internals --------------------------------------------------------
     @staticmethod
@@ -513,7 +523,7 @@ class FakeGitLab:
                 else:
                     params.update({k: v[-1] for k, v in urllib.parse.parse_qs(raw.decode()).items()})
             if forced is not None:
-                status, body, hdrs = forced[0], forced[1], {}
+                status, body, hdrs = forced[0], forced[1], dict(forced[2])
             else:
                 status, body, hdrs = self._route(method, path, params, headers)
         except _HTTPError as e:
@@ -523,6 +533,7 @@ class FakeGitLab:
         with self._lock:
             self._requests.append((method, path, status))
             self._bodies.append((method, path, dict(params)))
+            self._headers.append((method, path, {k.lower(): v for k, v in headers.items()}))
         return status, body, hdrs
 
     def _route(self, method: str, path: str, params: dict[str, Any], headers: Any) -> tuple[int, Any, dict[str, str]]:
@@ -539,10 +550,38 @@ class FakeGitLab:
                 with self._lock:
                     res = fn(params=params, headers=headers, **mt.groupdict())
                 status, body = res if isinstance(res, tuple) else (200, res)
+                if isinstance(body, list) and method in ("GET", "HEAD"):
+                    return self._paginate(path, body, params)
                 return status, body, {}
         if allowed:
             raise _HTTPError(405, {"error": "405 Not Allowed"})
         raise _HTTPError(404, {"error": "404 Not Found"})
+
+    def _paginate(self, path: str, items: list[Any], params: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        """Offset pagination as documented for every list endpoint: ``page`` (default 1) and
+        ``per_page`` (default 20, at most 100), answered with X-Page, X-Per-Page, X-Total,
+        X-Total-Pages, X-Next-Page, X-Prev-Page and a Link header (first, last, prev, next)."""
+        page = max(1, self._int_param(params, "page") or 1)
+        per_page = min(100, max(1, self._int_param(params, "per_page") or 20))
+        total = len(items)
+        pages = max(1, -(-total // per_page))
+        chunk = items[(page - 1) * per_page: page * per_page]
+        keep = {k: v for k, v in params.items() if k not in ("page", "per_page") and isinstance(v, (str, int))}
+
+        def link(n: int) -> str:
+            q = urllib.parse.urlencode({**keep, "page": n, "per_page": per_page})
+            return f'<{self.url.rstrip("/")}{path}?{q}>'
+
+        rels = [(page - 1, "prev")] if page > 1 else []
+        rels += [(page + 1, "next")] if page < pages else []
+        rels += [(1, "first"), (pages, "last")]
+        headers = {
+            "X-Page": str(page), "X-Per-Page": str(per_page), "X-Total": str(total),
+            "X-Total-Pages": str(pages), "X-Next-Page": str(page + 1) if page < pages else "",
+            "X-Prev-Page": str(page - 1) if page > 1 else "",
+            "Link": ", ".join(f'{link(n)}; rel="{rel}"' for n, rel in rels),
+        }
+        return 200, chunk, headers
 
     # authentication helpers
     def _user_for(self, headers: Any, params: dict[str, Any]) -> FakeUser:
