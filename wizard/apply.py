@@ -791,6 +791,10 @@ def command(args: Any, opts: Any) -> int:
         limit = int(fail_after) if fail_after else None
     except ValueError as exc:
         raise BadInput(f"{FAIL_ENV}={fail_after!r} is not a whole number") from exc
+    from .kube import require_context
+
+    require_context(opts.kubeconfig, opts.context or answers.cluster.context,
+                    "--context" if opts.context else "cluster.context")
     try:
         kube = Kube.connect(opts.kubeconfig, opts.context or answers.cluster.context)
     except KubeError as exc:

@@ -84,10 +84,20 @@ def format_table(results: list[Result], *, color: bool = False, width: int = 100
     return "\n".join(lines)
 
 
+def _require_context(answers: Any, opts: Any) -> None:
+    """A context that is named but not in the kubeconfig is bad input (exit 2), not a skipped cluster."""
+    from ..kube import require_context
+
+    flag = getattr(opts, "context", None)
+    require_context(getattr(opts, "kubeconfig", None), flag or answers.cluster.context,
+                    "--context" if flag else "cluster.context")
+
+
 def command(args: Any, opts: Any) -> int:
     from ..answers import load
 
     answers = load(args.answers)
+    _require_context(answers, opts)
     as_json = bool(getattr(args, "json", False))
     results = run_checks(answers, kubeconfig=getattr(opts, "kubeconfig", None),
                          context=getattr(opts, "context", None))
