@@ -236,7 +236,10 @@ class GitLabAPI:
         import requests
 
         try:
-            return fn()
+            result = fn()
+            # http_get/http_post hand back the Response itself unless Content-Type is exactly
+            # application/json (a charset parameter, a proxy's page): decode it here
+            return _decode(result.content) if isinstance(result, requests.Response) else result
         except gitlab.exceptions.GitlabError as exc:
             status = int(exc.response_code or 0)
             body = _decode(exc.response_body)
@@ -276,7 +279,7 @@ class GitLabAPI:
     def version(self, token: str) -> dict[str, Any]:
         """GET /version (``Gitlab.version()`` would hide a 401/403 as "unknown")."""
         gl = self.gitlab(token)
-        return self._call("GET /version", lambda: gl.http_get("/version", **_ONCE), token)
+        return _object("GET /version", self._call("GET /version", lambda: gl.http_get("/version", **_ONCE), token))
 
     def token_self(self, token: str) -> dict[str, Any]:
         """GET /personal_access_tokens/self: scopes, expires_at, active."""
@@ -295,8 +298,8 @@ class GitLabAPI:
         """POST /runners/verify. Side effect: heartbeats the runner and find-or-creates the manager
         row ``system_id``. (``gl.runners.verify`` drops the answer and cannot send a system_id.)"""
         gl = self.gitlab(None)
-        return self._call("POST /runners/verify", lambda: gl.http_post(
-            "/runners/verify", post_data={"token": runner_token, "system_id": system_id}, **_ONCE), runner_token)
+        return _object("POST /runners/verify", self._call("POST /runners/verify", lambda: gl.http_post(
+            "/runners/verify", post_data={"token": runner_token, "system_id": system_id}, **_ONCE), runner_token))
 
     def create_runner(self, api_token: str, runner_type: str, group_id: int | None = None,
                       project_id: int | None = None, description: str = "k8s runner",
@@ -360,6 +363,17 @@ class GitLabAPI:
         gl = self.gitlab(None)
         self._call("DELETE /runners", lambda: gl.http_delete(
             "/runners", post_data={"token": runner_token}, **_ONCE), runner_token)
+
+
+def _object(what: str, data: Any) -> dict[str, Any]:
+    """A 2xx whose body is not a JSON object is not GitLab answering (a proxy's page, a captive portal)."""
+    if isinstance(data, dict):
+        return data
+    return _raise(GitLabError(0, f"{what}: the answer is not GitLab's JSON (a proxy in the way?)", kind="network"))
+
+
+def _raise(err: GitLabError) -> Any:
+    raise err
 
 
 def _decode(raw: Any) -> Any:

@@ -1,10 +1,14 @@
-"""One Kubernetes API client for checks, apply and diagnosis.
+"""One Kubernetes API client for checks, apply and diagnosis, and one kubeconfig loader.
 
-Uses the ``kubernetes`` package for what it does well (kubeconfig loading: client
-certificates, tokens, exec plugins, ``KUBECONFIG`` lists, contexts) and talks raw
-JSON over its pooled connection, so no time is spent building model objects.
-One :class:`Kube` is shared by every concurrent check (urllib3 pools are
-thread-safe); it is imported lazily to keep start-up light.
+:func:`load_kubeconfig` reads the kubeconfig files kubectl would read (``--kubeconfig``, else the
+``KUBECONFIG`` list, else ``~/.kube/config``) and merges them as kubectl does; contexts for the
+screens, the context check of the commands and :meth:`Kube.connect` all resolve through it.
+A plain context (server and CA, client certificate or token or tokenFile, as data or files) is
+connected without importing the ``kubernetes`` package; exec plugins, auth providers (OIDC),
+basic auth, impersonation, proxies and TLS server names go through the package, given the same
+file list and the context already chosen. Requests are raw JSON over a pooled connection, so no
+time is spent building model objects. One :class:`Kube` is shared by every concurrent check
+(urllib3 pools are thread-safe).
 """
 
 from __future__ import annotations

@@ -198,3 +198,17 @@ def test_system_id_is_sent_in_the_body(fake_gitlab):
     assert params == {"token": runner.token, "system_id": CHECK_SYSTEM_ID}
     hdrs = [h for m, p, h in fake_gitlab.request_headers if p.endswith("/runners/verify")][0]
     assert hdrs["content-type"].startswith("application/json") and "private-token" not in hdrs
+
+
+def test_a_page_that_is_not_gitlab_json_is_not_an_answer(fake_gitlab):
+    """A 200 that is not a JSON object (a proxy's or portal's page) is reported, not trusted."""
+    fake_gitlab.set_status("/runners/verify", 200, ["not", "an", "object"])
+    fake_gitlab.set_status("/version", 200, "<html>login</html>")
+    api = _api(fake_gitlab)
+    try:
+        for call in (lambda: api.verify_runner("glrt-whatever-1234567"), lambda: api.version("glpat-x-12345")):
+            with pytest.raises(GitLabError) as e:
+                call()
+            assert e.value.status == 0 and "not GitLab's JSON" in e.value.message
+    finally:
+        api.close()
