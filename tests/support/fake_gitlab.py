@@ -234,6 +234,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         fake: FakeGitLab = self.server.app  # type: ignore[attr-defined]
         parsed = urllib.parse.urlsplit(self.path)
         path = parsed.path
+        root = fake.relative_url_root
+        if root:  # below the relative URL root, or outside GitLab altogether
+            path = path[len(root):] if path == root or path.startswith(root + "/") else "/-outside-root" + path
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         status, body, headers = fake._handle(self.command, path, parsed.query, self.headers, raw)
@@ -269,8 +272,12 @@ class FakeGitLab:
         revision: str = "0123456789a",
         ca: Cert | None = None,
         host: str = "127.0.0.1",
+        relative_url_root: str = "",
     ) -> None:
         self.version = version
+        # GitLab installed under a path (gitlab.rb external_url 'https://host/gitlab'): every
+        # route, the API's included, lives below it and nothing answers outside it
+        self.relative_url_root = "/" + relative_url_root.strip("/") if relative_url_root.strip("/") else ""
         self.revision = revision
         self.ca = ca
         self.ca_pem_path: str | None = None  # fixtures may set this for clients
@@ -297,7 +304,7 @@ class FakeGitLab:
     # -- lifecycle --------------------------------------------------------
     @property
     def url(self) -> str:
-        return self._server.url
+        return self._server.url.rstrip("/") + self.relative_url_root + "/"
 
     @property
     def api_url(self) -> str:

@@ -212,3 +212,22 @@ def test_a_page_that_is_not_gitlab_json_is_not_an_answer(fake_gitlab):
             assert e.value.status == 0 and "not GitLab's JSON" in e.value.message
     finally:
         api.close()
+
+
+def test_relative_url_root(tls_ca):
+    """GitLab under a path: python-gitlab's base URL keeps it, and a URL without it finds no API."""
+    with FakeGitLab(tls=([tls_ca.leaf], tls_ca.leaf.key), ca=tls_ca.ca, relative_url_root="/gitlab") as fake:
+        fake.add_user_token("glpat-api", ["api"])
+        runner = fake.add_runner()
+        assert fake.url.endswith("/gitlab/")
+        api = GitLabAPI(fake.url, ca_pem=tls_ca.ca.pem.decode(), timeout=3)
+        bare = GitLabAPI(fake.url.replace("/gitlab/", "/"), ca_pem=tls_ca.ca.pem.decode(), timeout=3)
+        try:
+            assert api.version("glpat-api")["version"] == "18.9.0"
+            assert api.verify_runner_cleanly(runner.token)["id"] == runner.id
+            assert bare.probe() == 404
+        finally:
+            api.close()
+            bare.close()
+        assert fake.managers(runner.id) == []
+        assert ("GET", "/api/v4/version", 200) in fake.requests
