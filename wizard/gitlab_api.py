@@ -263,7 +263,8 @@ class GitLabAPI:
             resp = gl.http_request(method.lower(), path, query_data=query, post_data=body, **_ONCE)
             return resp.status_code, _decode(resp.content)
 
-        return self._call(f"{method} {path}", go, token, *(body or {}).values())
+        return self._call(f"{method} {path}", go, token,
+                          *(v for k, v in (body or {}).items() if "token" in k.lower()))
 
     # ---- endpoints
 

@@ -1,5 +1,8 @@
 """The shared Kubernetes client: kubeconfig loading like kubectl, raw JSON, clear errors."""
 
+import base64
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -8,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from wizard.kube import Kube, KubeError, KubeUnreachable, list_contexts
+from wizard.kube import Kube, KubeError, KubeUnreachable, list_contexts, load_kubeconfig
 
 pytestmark = pytest.mark.envtest
 
@@ -79,12 +82,6 @@ def test_contexts_are_listed_with_the_current_one(envtest):
 
 
 # --------------------------------------------------------------------------- one loader, every kind of kubeconfig
-
-import base64  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-
-from wizard.kube import load_kubeconfig  # noqa: E402
 
 WHO = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 
