@@ -113,8 +113,9 @@ def _ssl_context(ca_pem: str | None, verify: bool) -> ssl.SSLContext:
     return ctx
 
 
-def _pinned_session(api: "GitLabAPI") -> "requests.Session":
-    """A requests session whose every request goes to ``api``'s one pool (see the module doc)."""
+def _pinned_session(pool: urllib3.HTTPConnectionPool, host_header: str) -> "requests.Session":
+    """A requests session whose every request goes to ``pool`` (see the module doc). It holds the
+    pool, not the GitLabAPI: no reference cycle, so a dropped client frees its sockets at once."""
     import requests
     import requests.adapters
 
@@ -126,10 +127,10 @@ def _pinned_session(api: "GitLabAPI") -> "requests.Session":
     class _PoolAdapter(requests.adapters.HTTPAdapter):
         def get_connection_with_tls_context(self, request: Any, verify: Any, proxies: Any = None,
                                             cert: Any = None) -> Any:
-            return api._pool
+            return pool
 
         def get_connection(self, url: Any, proxies: Any = None) -> Any:  # requests < 2.32
-            return api._pool
+            return pool
 
         def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
             pass  # the pool judges every connection with the runner's (Go's) rules
@@ -138,7 +139,7 @@ def _pinned_session(api: "GitLabAPI") -> "requests.Session":
             return request.path_url
 
         def add_headers(self, request: Any, **kw: Any) -> None:
-            request.headers["Host"] = api._host_header  # the URL's host, also when dialling an alias
+            request.headers["Host"] = host_header  # the URL's host, also when dialling an alias
 
         def send(self, request: Any, *a: Any, **kw: Any) -> Any:
             path = urlsplit(request.url).path
@@ -222,7 +223,7 @@ class GitLabAPI:
                 import gitlab
 
                 if self._session is None:
-                    self._session = _pinned_session(self)
+                    self._session = _pinned_session(self._pool, self._host_header)
                 # ssl_verify stays True: the transport verifies, with the runner's rules (module doc)
                 gl = gitlab.Gitlab(self.url.rstrip("/"), private_token=token, timeout=self.timeout,
                                    ssl_verify=True, retry_transient_errors=False, user_agent=self.user_agent,

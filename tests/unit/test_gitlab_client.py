@@ -231,3 +231,21 @@ def test_relative_url_root(tls_ca):
             bare.close()
         assert fake.managers(runner.id) == []
         assert ("GET", "/api/v4/version", 200) in fake.requests
+
+
+def test_a_dropped_client_frees_its_connections(fake_gitlab):
+    """No reference cycle between the client, its python-gitlab session and its pool: dropping
+    the client (callers do not always close it) closes its sockets at once, not at some GC."""
+    import gc
+    import weakref
+
+    fake_gitlab.add_user_token("glpat-api", ["api"])
+    api = _api(fake_gitlab)
+    api.version("glpat-api")
+    ref = weakref.ref(api)
+    gc.disable()
+    try:
+        del api
+        assert ref() is None
+    finally:
+        gc.enable()
