@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--fix", action="store_true", help="offer fixes for what is found")
     sp.add_argument("--yes", action="store_true", help="apply fixes without asking")
+    sp.add_argument("--bundle", metavar="FILE.tar.gz",
+                    help="also write a redacted support bundle (objects, events, logs, access reviews, findings)")
     return p
 
 
