@@ -125,6 +125,8 @@ def _lifecycle_commands(cmd: Callable[[str, str], argparse.ArgumentParser]) -> N
     which(sp)
     sp.add_argument("--to", metavar="VERSION", help="chart version (default: runner.chart_version of the answers)")
     sp.add_argument("--out", metavar="DIR", help="where to write the rendered files (default: a temp dir)")
+    sp.add_argument("--rollback-on-failure", action="store_true",
+                    help="when helm fails or the manager is not available, roll back without asking")
     sp = cmd("adopt", "take over an install made by hand: infer answers, show the changes, apply with consent")
     sp.add_argument("--namespace", metavar="NS", required=True, help="namespace of the existing release")
     sp.add_argument("--release", metavar="NAME", help="Helm release name (default: the only one in NS)")
