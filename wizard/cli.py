@@ -131,6 +131,10 @@ def _lifecycle_commands(cmd: Callable[[str, str], argparse.ArgumentParser]) -> N
     sp.add_argument("--namespace", metavar="NS", required=True, help="namespace of the existing release")
     sp.add_argument("--release", metavar="NAME", help="Helm release name (default: the only one in NS)")
     sp.add_argument("--save", metavar="FILE", help="where to write the inferred answers file")
+    sp.add_argument("--group-id", metavar="ID", type=int,
+                    help="for a registration-token install: create the new runner in this group")
+    sp.add_argument("--project-id", metavar="ID", type=int,
+                    help="for a registration-token install: create the new runner in this project")
     sp.add_argument("--dry-run", action="store_true", help="show the comparison only; write and apply nothing")
     sp.add_argument("--yes", action="store_true", help="write the answers and apply without asking")
     sp.add_argument("--out", metavar="DIR", help="where apply writes the rendered files")
