@@ -145,9 +145,6 @@ def _answers_secrets(answers: Answers | None) -> Iterable[str]:
                 yield ref.resolve(path)
         except Exception:  # noqa: BLE001 - an unreadable reference just has nothing to scrub
             continue
-    for r in answers.registries:
-        if isinstance(r.username, str) and r.username:
-            continue  # a plain user name is not a secret
 
 
 def _secret_values(obj: dict[str, Any]) -> Iterable[bytes]:

@@ -292,13 +292,14 @@ def plan(kube: Kube, t: Target, *, keep_runner: bool = False) -> Plan:
                     objects.append(_item(kind, obj, base, plural))
                 else:
                     left.append(f"{kind} {ns}/{obj['metadata']['name']} ({why})")
-    decisions = [_namespace_decision(kube, t, ns, objects, rev) for ns in nss]
+    resources = namespaced_resources(kube)
+    decisions = [_namespace_decision(kube, t, ns, objects, rev, resources) for ns in nss]
     return Plan(t, rev, _release_objects(kube, t, rev), objects, left,
                 [d for d in decisions if d is not None], _runner_plan(kube, t, rev, keep_runner))
 
 
-def _namespace_decision(kube: Kube, t: Target, ns: str, ours: list[Item], rev: Revision | None
-                        ) -> NamespaceDecision | None:
+def _namespace_decision(kube: Kube, t: Target, ns: str, ours: list[Item], rev: Revision | None,
+                        resources: list[tuple[str, str, str]]) -> NamespaceDecision | None:
     obj = kube.get_or_none(f"/api/v1/namespaces/{quote(ns)}")
     if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
         return None
@@ -306,21 +307,16 @@ def _namespace_decision(kube: Kube, t: Target, ns: str, ours: list[Item], rev: R
     if not made:
         return NamespaceDecision(ns, False, f"kept: {why}" if why != "not labelled as runner-wizard's" else
                                  "kept: runner-wizard did not create it")
-    others = other_contents(kube, t, ns, {o.uid for o in ours}, helm_goes=rev is not None)
+    others = other_contents(kube, t, ns, {o.uid for o in ours}, helm_goes=rev is not None, resources=resources)
     if others:
         shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         return NamespaceDecision(ns, False, f"kept: it holds other objects ({shown})")
     return NamespaceDecision(ns, True, "created by runner-wizard and holds nothing else")
 
 
-_RESOURCES: dict[str, list[tuple[str, str, str]]] = {}
-
-
 def namespaced_resources(kube: Kube) -> list[tuple[str, str, str]]:
-    """(kind, group-version base path, plural) of every listable namespaced resource (API discovery)."""
-    key = kube.server
-    if key in _RESOURCES:
-        return _RESOURCES[key]
+    """(kind, group-version base path, plural) of every listable namespaced resource (API discovery;
+    read afresh each time, so resources of CRDs installed meanwhile count too)."""
     bases = ["/api/v1"]
     for g in kube.get("/apis").get("groups") or []:
         pv = (g.get("preferredVersion") or {}).get("groupVersion")
@@ -339,16 +335,16 @@ def namespaced_resources(kube: Kube) -> list[tuple[str, str, str]]:
             if name in IGNORED_RESOURCES:
                 continue
             out.append((r.get("kind", name), base, name))
-    _RESOURCES[key] = out
     return out
 
 
-def other_contents(kube: Kube, t: Target, ns: str, ours: set[str], *, helm_goes: bool) -> list[str]:
+def other_contents(kube: Kube, t: Target, ns: str, ours: set[str], *, helm_goes: bool,
+                   resources: list[tuple[str, str, str]] | None = None) -> list[str]:
     """Objects in ``ns`` that are not ours, not the release's (when it is removed), and count."""
     from wizard.kube import KubeError
 
     found: list[str] = []
-    for kind, base, plural in namespaced_resources(kube):
+    for kind, base, plural in resources if resources is not None else namespaced_resources(kube):
         try:
             items = kube.get(f"{base}/namespaces/{quote(ns)}/{plural}").get("items") or []
         except KubeError:
@@ -362,14 +358,11 @@ def other_contents(kube: Kube, t: Target, ns: str, ours: set[str], *, helm_goes:
                 continue
             labels = meta.get("labels") or {}
             ann = meta.get("annotations") or {}
-            if helm_goes and ns == t.namespace and (
-                    (labels.get("owner") == "helm" and labels.get("name") == t.release)
-                    or (ann.get("meta.helm.sh/release-name") == t.release
-                        and ann.get("meta.helm.sh/release-namespace") == t.namespace)):
-                continue
+            if helm_goes and ns == t.namespace and labels.get("owner") == "helm" and labels.get("name") == t.release:
+                continue  # the release records
             if helm_goes and ann.get("meta.helm.sh/release-name") == t.release and \
                     ann.get("meta.helm.sh/release-namespace") == t.namespace:
-                continue
+                continue  # helm uninstall removes it
             found.append(f"{kind} {name}")
     return found
 
@@ -416,11 +409,12 @@ def execute(kube: Kube, p: Plan, *, say: Any = print) -> Outcome:
                 continue
             out.problems.append(f"cannot delete {item}: {exc.message}")
             say(f"  x cannot delete {item}: {exc.message}")
+    resources = namespaced_resources(kube) if any(d.delete for d in p.namespaces) else []
     for d in p.namespaces:
         if not d.delete:
             continue
         # look again now that the release and our objects are gone
-        others = other_contents(kube, t, d.name, set(), helm_goes=True)
+        others = other_contents(kube, t, d.name, set(), helm_goes=True, resources=resources)
         if others:
             say(f"  = Namespace {d.name} kept: it holds {', '.join(others[:5])}")
             continue
