@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from wizard.errors import BadInput, WizardError
+from wizard.errors import WizardError
 
 if TYPE_CHECKING:
     from wizard.diagnose.model import ClusterState
@@ -328,7 +328,7 @@ def command(args: Any, opts: Any) -> int:
     from wizard.diagnose.collect import Collector
     from wizard.diagnose.engine import resolve_release
     from wizard.kube import Kube, KubeError
-    from wizard.lifecycle.common import consent
+    from wizard.lifecycle.common import bad, consent
     from wizard.logsafe import redact
     from wizard.progress import Event
 
@@ -340,7 +340,7 @@ def command(args: Any, opts: Any) -> int:
         ns, rel, ref, _all = resolve_release(kube, args.namespace, args.release)
         st = Collector(kube, log_source=lambda *_a: None).collect(ns, rel, ref=ref)
         if not st.values and st.deployment is None:
-            raise BadInput(f"--namespace/--release: {ns}/{rel} has neither a Helm release record nor a Deployment")
+            raise bad("--namespace/--release", f"{ns}/{rel} has neither a Helm release record nor a Deployment")
         from wizard.lifecycle.common import Target, current, revisions
 
         rev = current(revisions(kube, Target(ns, rel)))

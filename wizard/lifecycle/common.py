@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from wizard.errors import BadInput, WizardError
+from wizard.errors import BadInput, FieldError, WizardError
 
 if TYPE_CHECKING:
     from wizard.answers import Answers
@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 
 HELM_SECRET_RE = re.compile(r"^sh\.helm\.release\.v1\.(?P<release>.+)\.v(?P<rev>\d+)$")
 Confirm = Callable[[str, bool], bool]
+
+
+def bad(option: str, message: str) -> BadInput:
+    """Bad input naming the option (exit 2, nothing changed)."""
+    return BadInput([FieldError(option, message)])
 
 
 @dataclass
@@ -52,8 +57,8 @@ def target_from_args(args: Any, opts: Any) -> Target:
     rel = getattr(args, "release", None) or (answers.runner.release_name if answers else None)
     if not ns or not rel:
         missing = [f for f, v in (("--namespace", ns), ("--release", rel)) if not v]
-        raise BadInput(f"{' and '.join(missing)}: say which release to act on: --answers FILE, or "
-                       "--namespace NS --release NAME")
+        raise bad(" and ".join(missing), "say which release to act on: --answers FILE, or "
+                  "--namespace NS --release NAME")
     ctx = opts.context or (answers.cluster.context if answers else None)
     return Target(ns, rel, answers, opts.kubeconfig, ctx)
 

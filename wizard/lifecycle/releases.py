@@ -32,8 +32,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from wizard import chart as _chart
-from wizard.errors import BadInput, WizardError
-from wizard.lifecycle.common import (Confirm, Revision, Target, connect, consent, current, helm_binary,
+from wizard.errors import WizardError
+from wizard.lifecycle.common import (Confirm, Revision, Target, bad, connect, consent, current, helm_binary,
                                      revisions, target_from_args)
 
 if TYPE_CHECKING:
@@ -208,17 +208,17 @@ def rollback_command(args: Any, opts: Any) -> int:
     try:
         revs = revisions(kube, t)
         if not revs:
-            raise BadInput(f"--namespace/--release: no Helm release {t} (no release Secret); nothing to roll back")
+            raise bad("--namespace/--release", f"no Helm release {t} (no release Secret); nothing to roll back")
         cur = list(revs.values())[-1]  # the newest record: deployed, or failed after a bad upgrade
         if args.to is not None:
             to = revs.get(args.to)
             if to is None:
                 have = ", ".join(str(n) for n in revs)
-                raise BadInput(f"--to: revision {args.to} of {t} is not stored (revisions: {have})")
+                raise bad("--to", f"revision {args.to} of {t} is not stored (revisions: {have})")
         else:
             to = _previous(revs, cur)
             if to is None:
-                raise BadInput(f"--to: {t} has only revision {cur.number}; there is nothing to roll back to")
+                raise bad("--to", f"{t} has only revision {cur.number}; there is nothing to roll back to")
         if to.number == cur.number:
             print(f"{t} is at revision {cur.number} already; nothing to do")
             return 0
@@ -265,21 +265,21 @@ def upgrade_command(args: Any, opts: Any) -> int:
     t = target_from_args(args, opts)
     a = t.answers
     if a is None:
-        raise BadInput("--answers: upgrade runs the apply path, which renders the values from an answers file "
+        raise bad("--answers", "upgrade runs the apply path, which renders the values from an answers file "
                        "(runner-wizard adopt writes one for an install made by hand)")
     version = args.to or a.runner.chart_version
     if _chart.parse(version) is None:
-        raise BadInput(f'--to: "{version}" is not a chart version like 0.86.0')
+        raise bad("--to", f'"{version}" is not a chart version like 0.86.0')
     problem = _chart.version_problem(version)
     if problem:
-        raise BadInput(f"--to: {problem}")
+        raise bad("--to", problem)
     a = dataclasses.replace(a, runner=dataclasses.replace(a.runner, chart_version=version))
     kube = connect(t)
     try:
         revs = revisions(kube, t)
         cur = current(revs)
         if cur is None:
-            raise BadInput(f"--answers: no Helm release {t} to upgrade; install it with runner-wizard apply")
+            raise bad("--answers", f"no Helm release {t} to upgrade; install it with runner-wizard apply")
         rendered = render(a, ca_pem=load_ca_pem(a, fetch=False))
         print(preview(t, cur, new_version=version, new_values=rendered.values, new_label=f"chart {version}"))
         if cur.chart_version == version and not values_diff(cur.values, rendered.values):
