@@ -24,7 +24,7 @@ from .step import StepScreen
 from .widgets.fields import FieldRow
 
 if TYPE_CHECKING:
-    from wizard.tlsinfo import CertInfo, Verdict
+    from wizard.tls import CertInfo, Verdict
 
 FETCH_FAULTS = {
     "dns": "The name does not resolve from this machine. Check the spelling, or add a host alias "

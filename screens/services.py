@@ -12,7 +12,6 @@ answers have been saved since the last change.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from wizard import steps as st
 if TYPE_CHECKING:
     from wizard.answers import Answers
     from wizard.results import Result
-    from wizard.tlsinfo import Verdict
+    from wizard.tls import Verdict
 
 
 def _run_checks(answers: Answers, **kw: Any) -> list[Result]:
@@ -42,15 +41,15 @@ def _inspect_tls(url: str, ca_file: str | None) -> Verdict:
     """Fetch GitLab's chain and judge it (trust, names, dates)."""
     from urllib.parse import urlsplit
 
-    from wizard import tlsinfo
+    from wizard import tls
 
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port or 443
-    chain = tlsinfo.fetch_chain(host, port, timeout=5.0)
+    chain = tls.fetch_chain(host, port, timeout=5.0)
     extra = None
     if ca_file:
-        extra = tlsinfo.load_pem_bundle(Path(ca_file).expanduser().read_bytes())
-    return tlsinfo.verify(chain, host, extra_roots=extra, port=port)
+        extra = tls.load_pem_certificates(Path(ca_file).expanduser().read_bytes())
+    return tls.verify(chain, host, extra_roots=extra, port=port)
 
 
 def _resolve(host: str) -> list[str]:
@@ -127,8 +126,11 @@ class WizardState:
         """The answers as they stand (raises BadInput naming fields)."""
         raw = st.provisional(self.raw) if for_checks else self.raw
         if for_checks and self.drafts:
-            raw, env = st.with_drafts(raw, self.drafts)
-            os.environ.update(env)
+            # Typed secrets stay in memory: the references carry the values (never os.environ).
+            from wizard.answers import with_secret_values
+
+            raw, _ = st.with_drafts(raw, self.drafts)
+            return with_secret_values(st.finalize(raw, base_dir=self.base_dir), self.drafts)
         return st.finalize(raw, base_dir=self.base_dir)
 
     def save(self, path: Path | None = None, *, write_secrets: bool = True) -> list[Path]:

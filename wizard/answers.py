@@ -8,6 +8,7 @@ the fix. Secret values are never stored: a secret field holds a reference,
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -15,8 +16,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import logsafe, safeio
+from .logsafe import looks_like_secret
+from .safeio import printable
 from . import validate as v
 from .errors import BadInput, FieldError, SecretUnavailable
+from .tls.names import fingerprint_error as _fingerprint_error
+from .tls.names import normalize_fingerprint
+
+_log = logging.getLogger("wizard.answers")
 
 RUNNER_TYPES = ("instance_type", "group_type", "project_type")
 JOB_API_ACCESS = ("none", "view")
@@ -40,6 +48,8 @@ class SecretRef:
     kind: str  # "env" | "file"
     target: str
     base_dir: Path = field(default=Path("."), compare=False)
+    value: str | None = field(default=None, compare=False, repr=False)
+    """A value typed this session and held only in memory (never written, never in os.environ)."""
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.target}"
@@ -49,38 +59,90 @@ class SecretRef:
         if not isinstance(raw, str) or not raw:
             raise _Err(path, "must be a secret reference: env:NAME or file:PATH")
         kind, sep, target = raw.partition(":")
-        if not sep or kind not in ("env", "file") or not target:
+        if not sep or kind not in ("env", "file") or not target or looks_like_secret(target):
+            # Never repeat the text: it may be the secret itself.
             raise _Err(
                 path,
                 "looks like a literal secret; answers files hold references only. Put the value "
                 "in an environment variable and write env:NAME, or in a file (mode 0600) and "
                 "write file:PATH",
             )
+        bad = safeio.bad_char(target)
+        if bad:
+            raise _Err(path, f"the reference contains {bad}; write env:NAME or file:PATH on one line")
         if kind == "env" and v.env_name(target):
-            raise _Err(path, f'"{raw}": {v.env_name(target)}')
+            raise _Err(path, "after env: comes the name of an environment variable (letters, digits and _, "
+                             "not starting with a digit), e.g. env:RUNNER_TOKEN")
+        if kind == "file" and len(target) > 4096:
+            raise _Err(path, "the file path is longer than 4096 characters")
         return cls(kind, target, base_dir)
+
+    @property
+    def shown(self) -> str:
+        """The reference as messages may show it: never a text that looks like the secret itself."""
+        if any(looks_like_secret(part) for part in Path(self.target).parts) or looks_like_secret(self.target):
+            return f"{self.kind}:(not shown: it looks like a secret)"
+        return f"{self.kind}:{self.target}"
 
     def path(self) -> Path:
         p = Path(os.path.expanduser(self.target))
         return p if p.is_absolute() else self.base_dir / p
 
     def resolve(self, field_path: str = "secret") -> str:
-        """Read the secret now. Trailing newlines of files are stripped."""
-        if self.kind == "env":
-            value = os.environ.get(self.target)
-            if value is None:
+        """Read the secret now (or return the value held in memory for it).
+
+        Surrounding white space and a trailing newline are stripped. An empty value, a value
+        of several lines or one with control characters raises :class:`SecretUnavailable`
+        naming the field (never the value). Every value read is registered for redaction.
+        """
+        if self.value is not None:
+            value = self.value.strip()
+            where = "the value typed for it"
+        elif self.kind == "env":
+            raw = os.environ.get(self.target)
+            if raw is None:
                 raise SecretUnavailable(
                     [FieldError(field_path, f"environment variable {self.target} is not set; "
                                 f"export {self.target}=... before running")])
-            return value.strip()
-        try:
-            return self.path().read_text(encoding="utf-8").rstrip("\r\n").strip()
-        except OSError as exc:
-            raise SecretUnavailable(
-                [FieldError(field_path, f"cannot read {self.path()}: {exc.strerror or exc}; "
-                            "create the file or fix the path")]) from exc
+            value = raw.strip()
+            where = f"environment variable {self.target}"
+        else:
+            try:
+                data = safeio.read_regular(self.path(), limit=safeio.SECRET_LIMIT, field=field_path,
+                                           what="secret file", display=self._shown_path())
+            except SecretUnavailable:
+                raise
+            except BadInput as exc:
+                raise SecretUnavailable(exc.errors) from None
+            try:
+                value = data.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise SecretUnavailable([FieldError(field_path, f"{self._shown_path()} is not UTF-8 text (a binary "
+                                                    "file?); put only the token or password in it")]) from None
+            where = f"file {self._shown_path()}"
+        logsafe.register_secret(value)
+        if not value:
+            raise SecretUnavailable([FieldError(field_path, f"{where} is empty; put the token or password there")])
+        if "\n" in value or "\r" in value:
+            raise SecretUnavailable([FieldError(field_path, f"{where} holds several lines; a token or password "
+                                                "is one line: keep only the value")])
+        bad = safeio.bad_char(value)
+        if bad:
+            raise SecretUnavailable([FieldError(field_path, f"{where} contains {bad.split(' at ')[0]}; "
+                                                "keep only the token or password")])
+        return value
+
+    def _shown_path(self) -> str:
+        shown = self.shown
+        return str(self.path()) if shown.endswith(self.target) else shown
+
+    def with_value(self, value: str) -> SecretRef:
+        """The same reference, holding ``value`` in memory (typed, not stored yet)."""
+        return SecretRef(self.kind, self.target, self.base_dir, value)
 
     def available(self) -> bool:
+        if self.value is not None:
+            return True
         if self.kind == "env":
             return self.target in os.environ
         return self.path().is_file()
@@ -288,9 +350,10 @@ class _Parser:
             return {}
         for key in raw:
             if key not in allowed:
-                near = difflib.get_close_matches(str(key), allowed, n=1)
+                name = printable(str(key), 60)
+                near = difflib.get_close_matches(str(key)[:100], allowed, n=1)
                 hint = f'; did you mean "{near[0]}"?' if near else f"; allowed keys: {', '.join(allowed)}"
-                self.err(_join(path, str(key)), f"unknown key{hint}")
+                self.err(_join(path, name), f"unknown key{hint}")
         return dict(raw)
 
     def get(self, m: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...], default: Any,
@@ -311,7 +374,12 @@ class _Parser:
             want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
             names = {"str": "a string", "int": "a whole number", "bool": "true or false",
                      "list": "a list", "dict": "a mapping"}
-            self.err(p, f"must be {names.get(want, want)}, not {val!r}")
+            self.err(p, f"must be {names.get(want, want)}, not {printable(repr(val), 80)}")
+            return default
+        if isinstance(val, str) and self.text_error(p, val):
+            return default
+        if isinstance(val, (list, dict)) and len(val) > MAX_ITEMS:
+            self.err(p, f"has {len(val)} entries; at most {MAX_ITEMS} are allowed")
             return default
         if check is not None:
             msg = check(val)
@@ -319,6 +387,17 @@ class _Parser:
                 self.err(p, msg)
                 return default
         return val
+
+    def text_error(self, path: str, val: str) -> bool:
+        """Report a string value with characters that have no place in configuration."""
+        bad = safeio.bad_char(val)
+        if bad:
+            self.err(path, f"contains {bad}; remove it (values are single lines of visible text)")
+            return True
+        if len(val) > MAX_STRING:
+            self.err(path, f"is {len(val)} characters long; at most {MAX_STRING} are allowed")
+            return True
+        return False
 
     def choice(self, m: dict[str, Any], key: str, path: str, choices: tuple[str, ...], default: str) -> str:
         return self.get(m, key, path, str, default,
@@ -343,9 +422,17 @@ class _Parser:
         if val is not None and self.check_files:
             full = Path(os.path.expanduser(val))
             full = full if full.is_absolute() else self.base_dir / full
-            if not full.is_file():
-                self.err(_join(path, key), f'file "{val}" does not exist (relative paths are read from '
+            try:
+                st = full.stat()
+            except (OSError, ValueError):
+                st = None
+            if st is None or not full.is_file():
+                what = "is not a regular file" if st is not None else "does not exist"
+                self.err(_join(path, key), f'file "{val}" {what} (relative paths are read from '
                          f"the answers file's folder, {self.base_dir})")
+            elif st.st_size > safeio.CA_LIMIT:
+                self.err(_join(path, key), f'file "{val}" is {st.st_size} bytes; a PEM bundle has at most '
+                         f"{safeio.CA_LIMIT} bytes. Is this the right file?")
         return val
 
     # ---- sections
@@ -356,8 +443,9 @@ class _Parser:
         if not isinstance(raw, Mapping):
             return None
         version = top.get("version")
-        if version != 1:
-            self.err("version", f"must be 1 (this runner-wizard reads answers file version 1), not {version!r}")
+        if type(version) is not int or version != 1:
+            self.err("version", "must be 1 (this runner-wizard reads answers file version 1), not "
+                     f"{printable(repr(version), 40)}")
         gitlab = self.gitlab(top.get("gitlab"), "gitlab")
         cluster = self.cluster(top.get("cluster"), "cluster")
         runner = self.runner(top.get("runner"), "runner")
@@ -428,8 +516,11 @@ class _Parser:
             self.err(_join(path, "group_id"), "is only for runner_type group_type; remove it")
         tags = self.get(m, "tags", path, list, [])
         for i, t in enumerate(tags):
-            if not isinstance(t, str) or not t.strip() or "," in t:
-                self.err(f"{path}.tags[{i}]", f"{t!r} is not a tag (a non-empty word without commas)")
+            if not isinstance(t, str) or not t.strip() or "," in t or t != t.strip():
+                self.err(f"{path}.tags[{i}]", f"{printable(repr(t), 60)} is not a tag (a non-empty word "
+                         "without commas or surrounding spaces)")
+            else:
+                self.text_error(f"{path}.tags[{i}]", t)
         return CreateRunner(
             api_token=api or SecretRef("env", "GITLAB_API_TOKEN"),
             runner_type=rt, group_id=gid, project_id=pid,
@@ -462,7 +553,7 @@ class _Parser:
         res = self.resources(m.get("resources"), _join(path, "resources"))
         ns = self.get(m, "node_selector", path, dict, {})
         for k, val in ns.items():
-            kp = f"{path}.node_selector.{k}"
+            kp = f"{path}.node_selector.{printable(str(k), 60)}"
             if v.label_key(str(k)):
                 self.err(kp, v.label_key(str(k)) or "")
             elif not isinstance(val, (str, int, bool)) or v.label_value(val):
@@ -477,6 +568,8 @@ class _Parser:
             msg = v.env_assignment(e)
             if msg:
                 self.err(f"{path}.environment[{i}]", msg)
+            else:
+                self.text_error(f"{path}.environment[{i}]", e)
         helper = self.get(m, "helper_image", path, str, None, v.helper_image, nullable=True)
         return Runner(
             release_name=self.get(m, "release_name", path, str, d.release_name, _release_name),
@@ -536,6 +629,9 @@ class _Parser:
         if not isinstance(raw, list):
             self.err(path, "must be a list of {ip, hostnames, targets}")
             return []
+        if len(raw) > MAX_ITEMS:
+            self.err(path, f"has {len(raw)} entries; at most {MAX_ITEMS} are allowed")
+            return []
         out = []
         for i, item in enumerate(raw):
             p = f"{path}[{i}]"
@@ -547,15 +643,17 @@ class _Parser:
             if not names:
                 self.err(f"{p}.hostnames", "needs at least one host name")
             for j, h in enumerate(names):
-                msg = v.hostname(h) if isinstance(h, str) else f"{h!r} is not a host name"
+                msg = v.hostname(h) if isinstance(h, str) else f"{printable(repr(h), 60)} is not a host name"
                 if msg:
                     self.err(f"{p}.hostnames[{j}]", msg)
             targets = self.get(m, "targets", p, list, ["manager", "jobs"])
             if not targets:
                 self.err(f"{p}.targets", "needs manager, jobs or both")
             for j, t in enumerate(targets):
-                if t not in ALIAS_TARGETS:
-                    self.err(f"{p}.targets[{j}]", f'"{t}" is not one of: manager | jobs')
+                if not isinstance(t, str) or t not in ALIAS_TARGETS:
+                    self.err(f"{p}.targets[{j}]", f'{printable(repr(t), 60)} is not one of: manager | jobs')
+            if len(set(map(str, targets))) != len(targets):
+                self.err(f"{p}.targets", "lists a target twice")
             out.append(HostAlias(ip=ip, hostnames=[str(h) for h in names], targets=[str(t) for t in targets]))
         return out
 
@@ -565,6 +663,9 @@ class _Parser:
         if not isinstance(raw, list):
             self.err(path, "must be a list of registries")
             return []
+        if len(raw) > MAX_ITEMS:
+            self.err(path, f"has {len(raw)} entries; at most {MAX_ITEMS} are allowed")
+            return []
         out = []
         seen: set[str] = set()
         for i, item in enumerate(raw):
@@ -573,9 +674,10 @@ class _Parser:
             if "host" not in m:
                 self.err(f"{p}.host", "is required, e.g. registry.company.com:5000")
             host = self.get(m, "host", p, str, "", v.registry_host)
-            if host and host in seen:
-                self.err(f"{p}.host", f'"{host}" is listed twice; merge the two entries')
-            seen.add(host)
+            key = v.registry_key(host) if host else ""
+            if key and key in seen:
+                self.err(f"{p}.host", f'"{host}" is listed twice (host names ignore case); merge the two entries')
+            seen.add(key)
             scheme = self.choice(m, "scheme", p, SCHEMES, "https")
             ca_file = self.file(m, "ca_file", p)
             if scheme == "http" and ca_file:
@@ -585,7 +687,7 @@ class _Parser:
             if isinstance(user_raw, str) and user_raw.startswith(("env:", "file:")):
                 username = self.secret(m, "username", p)
             elif user_raw is not None:
-                username = self.get(m, "username", p, str, None)
+                username = self.get(m, "username", p, str, None, _username)
             password = self.secret(m, "password", p)
             if (username is None) != (password is None):
                 self.err(p, "set both username and password, or neither")
@@ -596,6 +698,18 @@ class _Parser:
 
     def cross_checks(self, a: Answers) -> None:
         r, c = a.runner, a.cluster
+        where: dict[tuple[str, str], tuple[int, str]] = {}
+        for i, h in enumerate(a.host_aliases):
+            for j, name in enumerate(h.hostnames):
+                for target in h.targets:
+                    k = (target, name.lower().rstrip("."))
+                    if k in where and where[k][1] != h.ip:
+                        first, ip = where[k]
+                        where[k] = (first, h.ip)  # one message per host name
+                        self.err(f"host_aliases[{i}].hostnames[{j}]",
+                                 f'"{name}" is already mapped to {ip} by host_aliases[{first}] for {target}; '
+                                 "a host name can have one address: remove one of the entries")
+                    where.setdefault(k, (i, h.ip))
         if r.docker_builds == "host-socket" and r.privileged:
             self.err("runner.privileged", "host-socket builds use the node's Docker socket and need no "
                      "privileged pods; set privileged: false (or use docker_builds: dind)")
@@ -604,6 +718,18 @@ class _Parser:
                      f"{a.node_runtime}; use dind, or a daemonless builder such as buildah or kaniko")
         if c.mode == "external" and r.replicas != 1:
             self.err("runner.replicas", "applies only to mode: helm; an external manager is one process")
+
+
+MAX_STRING = 4096
+"""Longest string value accepted anywhere in an answers file."""
+MAX_ITEMS = 100
+"""Most entries in any list or mapping (registries, host aliases, host names, tags...)."""
+
+
+def _username(x: str) -> str | None:
+    if not x.strip() or ":" in x or x != x.strip():
+        return "a registry user name is one word without \":\" or surrounding spaces"
+    return None
 
 
 def _join(path: str, key: str) -> str:
@@ -629,26 +755,6 @@ def _chart_version(x: str) -> str | None:
     return v.semver(x) or version_problem(x)
 
 
-def normalize_fingerprint(fp: str) -> str:
-    """``SHA256:AB:CD:...`` (uppercase, colon-separated) from any common spelling."""
-    s = fp.strip()
-    if s.upper().startswith("SHA256:"):
-        s = s[7:]
-    hexdigits = s.replace(":", "").replace(" ", "").upper()
-    return "SHA256:" + ":".join(hexdigits[i:i + 2] for i in range(0, len(hexdigits), 2))
-
-
-def _fingerprint_error(fp: str) -> str | None:
-    s = fp.strip()
-    if s.upper().startswith("SHA256:"):
-        s = s[7:]
-    hexdigits = s.replace(":", "").replace(" ", "")
-    if len(hexdigits) != 64 or any(ch not in "0123456789abcdefABCDEF" for ch in hexdigits):
-        return (f'"{fp}" is not a SHA-256 fingerprint (64 hex digits, e.g. "SHA256:AB:CD:..."); '
-                "copy it from the wizard or from: openssl x509 -noout -fingerprint -sha256")
-    return None
-
-
 # --------------------------------------------------------------------------- public API
 
 
@@ -662,23 +768,171 @@ def parse(raw: object, *, base_dir: Path | str = ".", source: str | None = None,
     return answers
 
 
-def load(path: str | os.PathLike[str]) -> Answers:
-    """Read and validate an answers file."""
+MAX_DEPTH = 16
+"""Deepest nesting an answers file needs is 5 (runner.tolerations[0].key); 16 is generous."""
+MAX_NODES = 50000
+
+
+class _YamlProblem(Exception):
+    def __init__(self, path: str, message: str):
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def _loader_class() -> type:
+    import yaml
+    from yaml.events import AliasEvent
+    from yaml.nodes import MappingNode, ScalarNode
+
+    class AnswersLoader(yaml.SafeLoader):
+        """SafeLoader without anchors and aliases (no alias bombs), without duplicate keys
+        (a second ``token:`` must not hide the first), with bounded depth and size."""
+
+        def __init__(self, stream: str):
+            super().__init__(stream)
+            self._path: list[str] = []
+            self._nodes = 0
+
+        def _where(self) -> str:
+            out = ""
+            for part in self._path:
+                out = f"{out}{part}" if part.startswith("[") else _join(out, part)
+            return out or "(top level)"
+
+        def compose_node(self, parent, index):  # noqa: ANN001, ANN201
+            ev = self.peek_event()
+            if isinstance(index, ScalarNode):
+                part = printable(str(index.value), 60)
+            elif isinstance(index, int):
+                part = f"[{index}]"
+            else:
+                part = None
+            if part is not None:
+                self._path.append(part)
+            if isinstance(ev, AliasEvent) or getattr(ev, "anchor", None):
+                line = ev.start_mark.line + 1 if ev.start_mark else 0
+                raise _YamlProblem(self._where(), f"uses a YAML anchor or alias (&name / *name) at line {line}; "
+                                                  "answers files do not allow them: write the value out")
+            self._nodes += 1
+            if self._nodes > MAX_NODES:
+                raise _YamlProblem(self._where(), f"the file has more than {MAX_NODES} values; "
+                                                  "is this an answers file?")
+            if len(self._path) > MAX_DEPTH:
+                raise _YamlProblem(self._where(), f"is nested more than {MAX_DEPTH} levels deep; "
+                                                  "an answers file needs at most 5")
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                if part is not None:
+                    self._path.pop()
+
+        def compose_mapping_node(self, anchor):  # noqa: ANN001, ANN201
+            node = super().compose_mapping_node(anchor)
+            seen: dict[str, int] = {}
+            for key, _ in node.value:
+                if isinstance(key, ScalarNode):
+                    line = key.start_mark.line + 1
+                    if key.value in seen:
+                        here = self._where()
+                        path = _join("" if here == "(top level)" else here, printable(str(key.value), 60))
+                        raise _YamlProblem(path, f"appears twice (lines {seen[key.value]} and {line}); "
+                                                 "keep only one")
+                    seen[key.value] = line
+                elif isinstance(key, MappingNode) or not isinstance(key, ScalarNode):
+                    raise _YamlProblem(self._where(), f"has a key that is not a plain name at line "
+                                                      f"{key.start_mark.line + 1}")
+            return node
+
+    return AnswersLoader
+
+
+def loads(text: str, *, source: str = "answers") -> object:
+    """Parse answers YAML text with :func:`_loader_class`; BadInput naming the field or line."""
     import yaml
 
-    p = Path(path)
+    loader = None
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BadInput([FieldError("--answers", f"cannot read {p}: {exc.strerror or exc}")]) from exc
-    try:
-        raw = yaml.safe_load(text)
+        loader = _loader_class()(text)  # the reader already rejects some characters
+        return loader.get_single_data()
+    except _YamlProblem as exc:
+        raise BadInput([FieldError(exc.path, exc.message)], source) from None
+    except RecursionError:
+        raise BadInput([FieldError("(yaml)", f"is nested too deeply; an answers file needs at most "
+                                             f"{MAX_DEPTH} levels")], source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise BadInput([FieldError("(yaml)", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}")],
-                       str(p)) from exc
-    return parse(raw, base_dir=p.resolve().parent, source=str(p))
+        problem = printable(str(getattr(exc, "problem", None) or exc), 200)
+        raise BadInput([FieldError("(yaml)", f"not valid YAML{where}: {problem}")], source) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def load(path: str | os.PathLike[str], *, field_name: str = "--answers") -> Answers:
+    """Read and validate an answers file: a regular UTF-8 file of at most 1 MiB, YAML without
+    anchors or duplicate keys. Registers every secret it can read for redaction."""
+    p = Path(path)
+    if not str(path):
+        raise BadInput([FieldError(field_name, "is empty; give the path of an answers file")])
+    data = safeio.read_regular(p, limit=safeio.ANSWERS_LIMIT, field=field_name, what="answers file")
+    text = safeio.decode_text(data, field=field_name, source=str(p), what="answers file")
+    raw = loads(text, source=str(p))
+    answers = parse(raw, base_dir=p.resolve().parent, source=str(p))
+    register_secrets(answers)
+    _log.info("read answers file %s (%d bytes): gitlab %s, release %s/%s, %d host alias(es), %d registry(ies)",
+              p, len(data), answers.gitlab.url, answers.cluster.runner_namespace, answers.runner.release_name,
+              len(answers.host_aliases), len(answers.registries))
+    return answers
+
+
+def register_secrets(answers: Answers) -> None:
+    """Read every secret reference that can be read now, only to register the values for
+    redaction (so no output shows them, even where they come back from a cluster or log).
+    Missing or unreadable secrets are ignored here; the command that needs one reports it."""
+    refs = answers.secret_refs()
+    values: dict[str, str] = {}
+    for path, ref in refs.items():
+        try:
+            values[path] = ref.resolve(path)
+        except BadInput as exc:
+            _log.info("secret %s (%s): not readable now: %s", path, ref.shown, exc.render())
+            continue
+        _log.info("secret %s (%s): read (%d characters)", path, ref.shown, len(values[path]))
+    for i, reg in enumerate(answers.registries):
+        pw = values.get(f"registries[{i}].password")
+        if pw is None:
+            continue
+        user = values.get(f"registries[{i}].username") if isinstance(reg.username, SecretRef) else reg.username
+        logsafe.register_secret(pw, user=user or "")
+
+
+def with_secret_values(a: Answers, values: Mapping[str, str]) -> Answers:
+    """A copy of ``a`` whose secret references at the given field paths hold these values in
+    memory (secrets typed in the wizard, not stored yet). Nothing goes into ``os.environ``."""
+    import copy
+
+    out = copy.deepcopy(a)
+    g = out.gitlab
+    for path, value in values.items():
+        if path == "gitlab.token" and g.token is not None:
+            g.token = g.token.with_value(value)
+        elif path == "gitlab.registration_token" and g.registration_token is not None:
+            g.registration_token = g.registration_token.with_value(value)
+        elif path == "gitlab.create_runner.api_token" and g.create_runner is not None:
+            g.create_runner.api_token = g.create_runner.api_token.with_value(value)
+        elif path.startswith("registries["):
+            idx, _, key = path[len("registries["):].partition("].")
+            try:
+                reg = out.registries[int(idx)]
+            except (ValueError, IndexError):
+                continue
+            if key == "password" and reg.password is not None:
+                reg.password = reg.password.with_value(value)
+            elif key == "username" and isinstance(reg.username, SecretRef):
+                reg.username = reg.username.with_value(value)
+    return out
 
 
 def to_dict(a: Answers) -> dict[str, Any]:
@@ -752,6 +1006,7 @@ def save(a: Answers, path: str | os.PathLike[str]) -> Path:
     tmp = p.with_name(f".{p.name}.tmp")
     tmp.write_text(dumps(a), encoding="utf-8")
     os.replace(tmp, p)
+    _log.info("wrote answers file %s", p)
     return p
 
 

@@ -28,6 +28,7 @@ ends in the same state as an uninterrupted run. ``fail_after_writes=N`` (or
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 import sys
 import tempfile
@@ -44,6 +45,8 @@ from .errors import WizardError
 from .kube import KubeError, describe, object_path
 from .progress import (CHANGED, FAIL, INFO, OK, PROGRESS, SKIP, START, UNCHANGED, WARN, Confirm, Event,
                        Reporter, null_reporter)
+
+_log = logging.getLogger("wizard.apply")
 
 if TYPE_CHECKING:
     from .answers import Answers
@@ -168,20 +171,29 @@ def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bo
     rep = reporter or null_reporter
 
     def emit(step: str, status: str, message: str, detail: str = "", **data: Any) -> None:
+        _log.info("apply [%s] %s: %s (%.2fs)", step, status, message, time.monotonic() - t0)
         rep(Event(step, status, message, detail, data))
 
     def ask(question: str, default: bool) -> bool:
         if assume_yes:
-            return True
-        if confirm is None:
-            return default
-        return bool(confirm(question, default))
+            answer = True
+        elif confirm is None:
+            answer = default
+        else:
+            answer = bool(confirm(question, default))
+        _log.info("asked: %s -> %s%s", question, "yes" if answer else "no",
+                  " (--yes)" if assume_yes else " (default, no terminal)" if confirm is None else "")
+        return answer
 
     writes = _Writes(report, fail_after_writes, emit)
     try:
         _run(answers, kube, report, emit=emit, ask=ask, writes=writes, dry_run=dry_run,
              force=force_conflicts, out_dir=out_dir, kubeconfig=kubeconfig, checks=checks, gitlab=gitlab)
     except InjectedFault:
+        raise
+    except KeyboardInterrupt as exc:
+        report.stopped = "interrupted"
+        exc.apply_report = report  # type: ignore[attr-defined] - what was already done, for the caller
         raise
     except KubeError as exc:
         report.stopped = report.stopped or "error"
@@ -213,7 +225,7 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
     from . import helm as _helm
     from . import tokens as _tokens
     from . import verify as _verify
-    from .ca import load_ca_pem
+    from .tls import load_ca_pem
     from .render import render, write
     from .results import Status
 
@@ -625,7 +637,8 @@ def _verify_all(a: Answers, kube: Kube, report: ApplyReport, emit: Callable[...,
                                             f"{a.cluster.manager_service_account}"])
             report.verifications.append(v)
             _emit_verification(emit, v, report)
-        gl = _verify.runner_in_gitlab(a, api, token.runner_id, _user_token(a))
+        # the manager runs on a VM the user has yet to set up: look once, do not wait
+        gl = _verify.runner_in_gitlab(a, api, token.runner_id, _user_token(a), timeout_s=0)
         if gl.ok is None:
             gl.next_steps.insert(0, "install config.toml on the runner VM and start gitlab-runner there")
         report.verifications.append(gl)
@@ -647,7 +660,7 @@ def _verify_all(a: Answers, kube: Kube, report: ApplyReport, emit: Callable[...,
     report.verifications.append(dep)
     _emit_verification(emit, dep, report)
     if dep.ok:
-        gl = _verify.runner_in_gitlab(a, api, token.runner_id, _user_token(a))
+        gl = _verify.runner_in_gitlab(a, api, token.runner_id, _user_token(a), progress=progress)
         report.verifications.append(gl)
         _emit_verification(emit, gl, report)
 
@@ -660,7 +673,7 @@ def _emit_verification(emit: Callable[..., None], v: Verification, report: Apply
         if s not in report.next_steps:
             report.next_steps.append(s)
     status = FAIL if v.ok is False else WARN
-    label = "NOT VERIFIED" if v.ok is False else "not checked"
+    label = v.label or ("NOT VERIFIED" if v.ok is False else "not checked")
     emit("verify", status, f"{v.what}: {label}: {v.reason}",
          "\n".join(f"    next step: {s}" for s in v.next_steps))
 
@@ -768,7 +781,12 @@ def command(args: Any, opts: Any) -> int:
     from .kube import Kube
     from .logsafe import redact
 
+    if args.out is not None:
+        from .render import preflight_out
+
+        preflight_out(Path(args.out))
     answers = load(args.answers)
+    _require_secrets(answers)
     fail_after = os.environ.get(FAIL_ENV)
     try:
         limit = int(fail_after) if fail_after else None
@@ -792,10 +810,50 @@ def command(args: Any, opts: Any) -> int:
     except InjectedFault as exc:
         print(f"runner-wizard: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as exc:
+        done = getattr(exc, "apply_report", None)
+        if done is not None:
+            _print_interrupted(done)
+        raise
     finally:
         kube.close()
     _print_summary(report)
     return report.exit_code
+
+
+def _require_secrets(a: Answers) -> None:
+    """Every secret apply will need must be readable now: bad input stops before anything is written."""
+    from .errors import BadInput, FieldError
+
+    errors: list[FieldError] = []
+    for path, ref in a.secret_refs().items():
+        if path.startswith("registries["):
+            idx = int(path[len("registries["):].split("]", 1)[0])
+            if not a.registries[idx].needs_pull_secret:
+                continue
+        try:
+            ref.resolve(path)
+        except BadInput as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise BadInput(errors)
+
+
+def _print_interrupted(report: ApplyReport) -> None:
+    """What an interrupted apply already did (it is safe to run apply again to finish)."""
+    done = [o for o in report.objects if o.applied]
+    lines = [f"apply was interrupted after {report.writes} write(s) to the cluster."]
+    for o in done:
+        lines.append(f"  {o.action}: {o.ref}")
+    if report.token is not None and report.token.runner_id is not None:
+        lines.append(f"  runner id {report.token.runner_id} ({report.token.action})")
+    if report.helm_action:
+        lines.append(f"  helm: {report.helm_action}")
+    if report.out_dir:
+        lines.append(f"  artifacts: {report.out_dir}")
+    lines.append("Run the same apply again to finish: every step is idempotent." if report.writes or done
+                 else "Nothing in the cluster was changed.")
+    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 def _print_summary(report: ApplyReport) -> None:
@@ -819,7 +877,13 @@ def _print_summary(report: ApplyReport) -> None:
     if report.out_dir:
         print(f"Artifacts: {report.out_dir}")
     if not report.dry_run and not report.stopped:
-        print("Verified." if report.verified else "NOT VERIFIED: the install did not reach the verified state.")
+        if report.verified:
+            print("Verified.")
+        else:
+            open_items = "; ".join(f"{v.what}: {(v.label or 'not verified').lower()}"
+                                   for v in report.verifications if v.ok is False)
+            print("NOT VERIFIED: the install did not reach the verified state"
+                  + (f" ({open_items})." if open_items else "."))
     if report.next_steps:
         print("Next steps:")
         for i, s in enumerate(dict.fromkeys(report.next_steps), 1):

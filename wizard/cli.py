@@ -140,15 +140,142 @@ def _lifecycle_commands(cmd: Callable[[str, str], argparse.ArgumentParser]) -> N
     sp.add_argument("--out", metavar="DIR", help="where apply writes the rendered files")
 
 
-def setup_logging(log_file: str | None) -> None:
+log = logging.getLogger("wizard.cli")
+
+
+def check_log_file(log_file: str) -> None:
+    """Raise BadInput unless ``log_file`` names a regular file that can be created or appended."""
+    import stat as _stat
+
+    from .errors import BadInput, FieldError
+
+    if not log_file:
+        raise BadInput([FieldError("--log-file", "is empty; give the path of the log file to write")])
+    p = os.path.expanduser(log_file)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        parent = os.path.dirname(os.path.abspath(p))
+        if not os.path.isdir(parent):
+            raise BadInput([FieldError("--log-file", f"the folder {parent} does not exist; create it or "
+                                                     "choose another path")]) from None
+        return
+    except OSError as exc:
+        raise BadInput([FieldError("--log-file", f"{log_file}: {exc.strerror or exc}")]) from None
+    if _stat.S_ISDIR(st.st_mode):
+        raise BadInput([FieldError("--log-file", f"{log_file} is a directory; give a file name, "
+                                                 f"e.g. {os.path.join(log_file, 'runner-wizard.log')}")])
+    if not _stat.S_ISREG(st.st_mode):
+        raise BadInput([FieldError("--log-file", f"{log_file} is not a regular file (a pipe or device)")])
+
+
+def setup_logging(log_file: str | None) -> logging.Handler | None:
+    """With ``log_file``: a DEBUG log of the ``wizard`` loggers, every line redacted, the file
+    created with mode 0600 (appended when it exists). Returns the handler (to remove it)."""
+    from .errors import BadInput, FieldError
     from .logsafe import RedactingFormatter
 
     root = logging.getLogger("wizard")
-    root.setLevel(logging.DEBUG if log_file else logging.WARNING)
-    if log_file:
-        h = logging.FileHandler(log_file, encoding="utf-8")
-        h.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(h)
+    if log_file is None:
+        root.setLevel(logging.WARNING)
+        return None
+    check_log_file(log_file)
+    path = os.path.expanduser(log_file)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+                     | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        raise BadInput([FieldError("--log-file", f"cannot write {log_file}: {exc.strerror or exc}")]) from None
+    try:
+        if os.fstat(fd).st_uid == os.getuid():
+            os.fchmod(fd, 0o600)
+    except OSError:
+        pass
+    stream = os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace")
+    h = logging.StreamHandler(stream)
+    h.setLevel(logging.DEBUG)
+    h.setFormatter(RedactingFormatter("%(asctime)s.%(msecs)03d %(levelname)-5s %(threadName)s %(name)s: "
+                                      "%(message)s", datefmt="%Y-%m-%dT%H:%M:%S"))
+    root.setLevel(logging.DEBUG)
+    root.addHandler(h)
+    return h
+
+
+def _close_logging(h: logging.Handler | None) -> None:
+    if h is None:
+        return
+    root = logging.getLogger("wizard")
+    root.removeHandler(h)
+    root.setLevel(logging.WARNING)
+    try:
+        h.flush()
+        h.close()
+        h.stream.close()  # type: ignore[attr-defined]
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Paths and names given on the command line, checked before anything is read or written."""
+    import stat as _stat
+
+    from .errors import BadInput, FieldError
+    from .safeio import bad_char
+
+    errors: list[FieldError] = []
+    for flag in ("answers", "out", "save", "kubeconfig", "context", "namespace", "release"):
+        val = getattr(args, flag, None)
+        if val is None:
+            continue
+        name = "--" + flag.replace("_", "-")
+        if val == "":
+            errors.append(FieldError(name, "is empty; give a value or leave the option out"))
+            continue
+        bad = bad_char(val)
+        if bad:
+            errors.append(FieldError(name, f"contains {bad}"))
+    for val in getattr(args, "log", None) or []:
+        if not val or bad_char(val):
+            errors.append(FieldError("--log", "is empty or contains control characters"))
+    save = getattr(args, "save", None)
+    if save and os.path.isdir(os.path.expanduser(save)):
+        errors.append(FieldError("--save", f"{save} is a directory; give the answers file name, e.g. "
+                                           f"{os.path.join(save, 'runner-answers.yaml')}"))
+    for path in (os.environ.get("KUBECONFIG") or "").split(os.pathsep):
+        if path and os.path.exists(path) and not os.path.isfile(path):
+            errors.append(FieldError("KUBECONFIG", f"{path} is not a regular file"))
+    kc = getattr(args, "kubeconfig", None)
+    if kc and not errors:
+        try:
+            st = os.stat(os.path.expanduser(kc))
+        except OSError as exc:
+            errors.append(FieldError("--kubeconfig", f"cannot read {kc}: {exc.strerror or exc}"))
+        else:
+            if not _stat.S_ISREG(st.st_mode):
+                errors.append(FieldError("--kubeconfig", f"{kc} is not a regular file"))
+            elif st.st_size > 16 << 20:
+                errors.append(FieldError("--kubeconfig", f"{kc} is {st.st_size} bytes; is it a kubeconfig?"))
+    from .validate import dns_label
+
+    for flag, what in (("namespace", "namespace name"), ("release", "release name")):
+        val = getattr(args, flag, None)
+        if val and not any(e.path == f"--{flag}" for e in errors):
+            msg = dns_label(val, what)
+            if msg:
+                errors.append(FieldError(f"--{flag}", msg))
+    if errors:
+        raise BadInput(errors)
+
+
+def _redacting_streams() -> tuple[object, object]:
+    from .logsafe import RedactingStream
+
+    saved = (sys.stdout, sys.stderr)
+    if not isinstance(sys.stdout, RedactingStream):
+        sys.stdout = RedactingStream(sys.stdout)  # type: ignore[assignment]
+    if not isinstance(sys.stderr, RedactingStream):
+        sys.stderr = RedactingStream(sys.stderr)  # type: ignore[assignment]
+    return saved
 
 
 Handler = Callable[[argparse.Namespace, GlobalOptions], int]
@@ -206,36 +333,102 @@ COMMANDS: dict[str, Handler] = {"render": _render, "check": _check, "apply": _ap
 
 
 def main(argv: Sequence[str] | None = None, commands: Mapping[str, Handler] | None = None) -> int:
-    """Parse ``argv`` and run the command's handler from ``commands`` (default: :data:`COMMANDS`)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    opts = GlobalOptions(
-        kubeconfig=getattr(args, "kubeconfig", None),
-        context=getattr(args, "context", None),
-        log_file=getattr(args, "log_file", None),
-        no_color=bool(os.environ.get("NO_COLOR")),
-    )
-    from .errors import BadInput, WizardError
+    """Parse ``argv`` and run the command's handler from ``commands`` (default: :data:`COMMANDS`).
+
+    Exit codes: 0 ok, 1 failed, 2 bad input (nothing written), 130 interrupted.
+
+    stdout and stderr pass through one redaction step (every secret value read this run)
+    for the whole command; SIGINT anywhere in it ends with 130 and "interrupted"."""
+    import signal
+    import time
+
+    t0 = time.monotonic()
+    handler: logging.Handler | None = None
+    saved = _redacting_streams()
+    prev_sigint = None
+    interrupted = False
+
+    def on_sigint(signum, frame):  # noqa: ANN001
+        nonlocal interrupted
+        if interrupted:  # a second Ctrl-C while cleaning up: keep cleaning up
+            return
+        interrupted = True
+        raise KeyboardInterrupt
 
     try:
-        setup_logging(opts.log_file)
-        command = args.command or "tui"
-        handler = (COMMANDS if commands is None else commands).get(command)
-        if handler is None:
-            print(f"runner-wizard: `{command}` is a front end this entry point does not include; "
-                  "start it with `runner-wizard` or `python -m runner_wizard`", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        return int(handler(args, opts) or 0)
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+        try:
+            prev_sigint = signal.signal(signal.SIGINT, on_sigint)
+        except ValueError:  # not the main thread (embedded use): keep Python's default
+            prev_sigint = None
+        from .errors import BadInput, WizardError
+
+        rc = EXIT_FAIL
+        try:
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            opts = GlobalOptions(
+                kubeconfig=getattr(args, "kubeconfig", None),
+                context=getattr(args, "context", None),
+                log_file=getattr(args, "log_file", None),
+                no_color=bool(os.environ.get("NO_COLOR")),
+            )
+            if opts.log_file is not None:
+                handler = setup_logging(opts.log_file)
+            check_flags(args)
+            command = args.command or "tui"
+            log.info("runner-wizard %s %s: %s (python %s)", __version__, command,
+                     " ".join(repr(a) for a in (argv if argv is not None else sys.argv[1:])),
+                     sys.version.split()[0])
+            handler_fn = (COMMANDS if commands is None else commands).get(command)
+            if handler_fn is None:
+                print(f"runner-wizard: `{command}` is a front end this entry point does not include; "
+                      "start it with `runner-wizard` or `python -m runner_wizard`", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            rc = int(handler_fn(args, opts) or 0)
+        except KeyboardInterrupt:
+            interrupted = True
+            rc = EXIT_INTERRUPTED
+            print("\ninterrupted", file=sys.stderr, flush=True)
+        except BadInput as exc:
+            rc = EXIT_BAD_INPUT
+            log.info("bad input: %s", exc.render())
+            print(f"runner-wizard: {exc.render()}", file=sys.stderr)
+            print("nothing was written or applied.", file=sys.stderr)
+        except WizardError as exc:
+            rc = exc.exit_code
+            log.info("error (exit %s): %s", rc, exc)
+            print(f"runner-wizard: {_bounded(str(exc))}", file=sys.stderr)
+        except RecursionError:
+            rc = EXIT_BAD_INPUT
+            print("runner-wizard: the input is nested too deeply; nothing was written or applied.",
+                  file=sys.stderr)
+        if interrupted and rc != EXIT_INTERRUPTED:  # swallowed somewhere below: still an interruption
+            rc = EXIT_INTERRUPTED
+            print("\ninterrupted", file=sys.stderr, flush=True)
+        log.info("exit %s after %.2fs", rc, time.monotonic() - t0)
+        return rc
+    except KeyboardInterrupt:  # between the handlers above (e.g. while printing): still 130
+        print("\ninterrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
-    except BadInput as exc:
-        print(f"runner-wizard: {exc.render()}", file=sys.stderr)
-        print("nothing was written or applied.", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except WizardError as exc:
-        print(f"runner-wizard: {exc}", file=sys.stderr)
-        return exc.exit_code
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        _close_logging(handler)
+        sys.stdout, sys.stderr = saved  # type: ignore[assignment]
+        if prev_sigint is not None:
+            try:
+                signal.signal(signal.SIGINT, prev_sigint)
+            except (ValueError, TypeError):
+                pass
+
+
+def _bounded(text: str, limit: int = 4000) -> str:
+    from .safeio import printable
+
+    return "\n".join(printable(line, 500) for line in text.splitlines()[:40])[:limit]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,12 +36,23 @@ class BadInput(WizardError):
         self.source = source
         super().__init__(self.render())
 
+    MAX_SHOWN = 40
+    """At most this many problems are listed (the rest are counted): output stays bounded."""
+
     def render(self) -> str:
-        head = f"{self.source}: " if self.source else ""
+        from .text import printable
+
+        head = f"{printable(self.source, 300)}: " if self.source else ""
+
+        def one(e: FieldError) -> str:
+            return f"{printable(e.path, 200)}: {printable(e.message, 500)}"
+
         if len(self.errors) == 1:
-            return f"{head}{self.errors[0]}"
+            return f"{head}{one(self.errors[0])}"
         lines = [f"{head}{len(self.errors)} problems:"]
-        lines += [f"  - {e}" for e in self.errors]
+        lines += [f"  - {one(e)}" for e in self.errors[:self.MAX_SHOWN]]
+        if len(self.errors) > self.MAX_SHOWN:
+            lines.append(f"  … and {len(self.errors) - self.MAX_SHOWN} more")
         return "\n".join(lines)
 
 

@@ -9,12 +9,16 @@ implicitly, so a token with only the ``create_runner`` scope works for
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 import threading
+import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import urllib3
+
+_log = logging.getLogger("wizard.gitlab")
 
 API = "/api/v4"
 CHECK_SYSTEM_ID = "runner-wizard-check"
@@ -44,6 +48,33 @@ class UnverifiedHTTPSPool(urllib3.HTTPSConnectionPool):
         urllib3.HTTPConnectionPool._validate_conn(self, conn)
         if conn.is_closed:
             conn.connect()
+
+
+class RunnerVerifiedHTTPSPool(UnverifiedHTTPSPool):
+    """HTTPS that trusts exactly what the runner manager trusts: the chain is judged by
+    ``wizard.tls`` (Go's crypto/x509 rules, system pool + the CA bundle, the URL's host)
+    before any request, and so before any token, is sent on a connection. OpenSSL's own
+    verdict differs (a pinned server certificate, anyExtendedKeyUsage), and a check must
+    not fail where the runner will succeed."""
+
+    def __init__(self, *a: Any, ca_pem: str | None = None, verify_host: str = "", **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self._ca_pem = ca_pem
+        self._verify_host = verify_host
+
+    def _validate_conn(self, conn: Any) -> None:
+        super()._validate_conn(conn)
+        if getattr(conn, "_runner_verified", False):
+            return
+        from .tls import go_verify, load_pem_certificates, system_roots
+        from .tls.fetch import _unverified_chain
+
+        roots = [*system_roots(), *(load_pem_certificates(self._ca_pem) if self._ca_pem else [])]
+        verdict = go_verify(_unverified_chain(conn.sock), self._verify_host, roots)
+        if not verdict.trusted:
+            conn.close()
+            raise ssl.SSLCertVerificationError(f"the runner would reject the certificate: {verdict.text}")
+        conn._runner_verified = True
 
 
 def _ssl_context(ca_pem: str | None, verify: bool) -> ssl.SSLContext:
@@ -84,12 +115,12 @@ class GitLabAPI:
         tmo = urllib3.Timeout(connect=timeout, read=timeout)
         dial = connect_to or self.host
         if self.scheme == "https":
-            cls = urllib3.HTTPSConnectionPool if verify else UnverifiedHTTPSPool
+            extra: dict[str, Any] = {"ca_pem": ca_pem, "verify_host": self.host} if verify else {}
+            cls = RunnerVerifiedHTTPSPool if verify else UnverifiedHTTPSPool
             self._pool: urllib3.HTTPConnectionPool = cls(
                 dial, self.port, maxsize=8, block=False, timeout=tmo, retries=False, headers=headers,
-                ssl_context=_ssl_context(ca_pem, verify), server_hostname=self.host,
-                assert_hostname=self.host if verify else False,
-                cert_reqs="CERT_REQUIRED" if verify else "CERT_NONE")
+                ssl_context=_ssl_context(ca_pem, False), server_hostname=self.host,
+                assert_hostname=False, cert_reqs="CERT_NONE", **extra)
         else:
             self._pool = urllib3.HTTPConnectionPool(dial, self.port, maxsize=8, block=False, timeout=tmo,
                                                     retries=False, headers=headers)
@@ -112,11 +143,15 @@ class GitLabAPI:
         if body is not None:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
+        t0 = time.monotonic()
         try:
             resp = self._pool.urlopen(method, full, body=payload, headers={**self._pool.headers, **headers},
                                       redirect=False, preload_content=True)
         except urllib3.exceptions.HTTPError as exc:
+            _log.debug("gitlab %s %s: no answer after %.2fs: %s", method, API + path, time.monotonic() - t0,
+                       type(exc).__name__)
             raise _transport_error(exc, self.host, self.port) from None
+        _log.debug("gitlab %s %s: %s in %.2fs", method, API + path, resp.status, time.monotonic() - t0)
         data: Any = None
         if resp.data:
             try:

@@ -342,7 +342,7 @@ def command(args: Any, opts: Any) -> int:
     """``runner-wizard render --gitops ENGINE``: the usual artifacts, then ``gitops-<engine>/``."""
     from . import helm
     from .answers import load
-    from .ca import load_ca_pem
+    from .tls import load_ca_pem
     from .render import command as render_command
     from .render import render
 
@@ -353,6 +353,9 @@ def command(args: Any, opts: Any) -> int:
                          option="--chart" if chart_ref else helm.CHART_ENV)
     ca_pem = load_ca_pem(answers)
     files = export(render(answers, ca_pem=ca_pem), engine, chart)  # bad input stops here, before any write
+    from .render import preflight_out
+
+    preflight_out(Path(args.out) / f"gitops-{engine}", list(files))
     rc = render_command(args, opts)
     if rc:
         return rc

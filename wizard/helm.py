@@ -16,6 +16,7 @@ instead, so no ``helm repo add`` is needed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shlex
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from .logsafe import redact
+
+_log = logging.getLogger("wizard.helm")
 
 DEFAULT_CHART = "gitlab/gitlab-runner"
 GITLAB_REPO_NAME = "gitlab"
@@ -168,13 +171,42 @@ def target(answers: Any, values_file: Path, *, kubeconfig: str | None = None, co
     )
 
 
+_PASS_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "KUBECONFIG",
+             "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR",
+             "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy",
+             "SSL_CERT_FILE", "SSL_CERT_DIR")
+_HELM_ENV_DENY = ("TOKEN", "PASSWORD", "SECRET", "CREDENTIAL", "KEY")
+
+
+def child_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The minimal environment helm gets: PATH, HOME, locale, KUBECONFIG, XDG and HELM_* folders
+    and proxies. Never runner-wizard's own variables or anything holding a token or password."""
+    src = os.environ if base is None else base
+    out = {k: src[k] for k in _PASS_ENV if k in src}
+    for k, val in src.items():
+        if k.startswith("HELM_") and not any(d in k.upper() for d in _HELM_ENV_DENY):
+            out[k] = val
+    return out
+
+
 def run(argv: list[str], *, timeout_s: float | None = None, env: dict[str, str] | None = None) \
         -> subprocess.CompletedProcess[str]:
-    """Run helm; raise HelmError (timeout, missing binary) but return non-zero exits to the caller."""
+    """Run helm with :func:`child_env` (plus ``env``); raise HelmError (timeout, missing binary) but
+    return non-zero exits to the caller."""
+    import time
+
     limit = timeout_s or timeout()
+    full_env = child_env()
+    if env:
+        full_env.update(env)
+    t0 = time.monotonic()
+    _log.info("running %s", redact(shlex.join(argv)))
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=limit, stdin=subprocess.DEVNULL,
-                              env=env)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=limit, stdin=subprocess.DEVNULL,
+                              env=full_env)
+        _log.info("%s exited %s after %.2fs%s", shlex.join(argv[:2]), proc.returncode, time.monotonic() - t0,
+                  f": {redact(proc.stderr.strip()[-2000:])}" if proc.returncode and proc.stderr else "")
+        return proc
     except subprocess.TimeoutExpired as exc:
         raise HelmError(f"helm did not finish within {limit:.0f}s ({shlex.join(argv[1:3])})",
                         next_step="check that the API server is reachable, then run the command again: "

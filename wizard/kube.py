@@ -10,12 +10,16 @@ thread-safe); it is imported lazily to keep start-up light.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
+
+_log = logging.getLogger("wizard.kube")
 
 FIELD_MANAGER = "runner-wizard"
 DEFAULT_TIMEOUT = 5.0
@@ -240,14 +244,17 @@ class Kube:
             hdrs.update(headers)
         t = timeout or self.timeout
         payload = None if body is None else (body if isinstance(body, (bytes, str)) else json.dumps(body))
+        t0 = time.monotonic()
         try:
             resp = self._pool.request(
                 method, self.server + path, body=payload, headers=hdrs,
                 timeout=urllib3.Timeout(connect=t, read=t), retries=False, preload_content=True,
             )
         except urllib3.exceptions.HTTPError as exc:
+            _log.debug("kube %s %s: unreachable after %.2fs: %s", method, path, time.monotonic() - t0, _reason(exc))
             raise KubeUnreachable(f"cannot reach the API server {self.server}: {_reason(exc)}") from exc
         data = resp.data
+        _log.debug("kube %s %s: %s in %.2fs", method, path, resp.status, time.monotonic() - t0)
         if not 200 <= resp.status < 300:
             try:
                 doc = json.loads(data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import shlex
 import sys
@@ -23,6 +24,8 @@ import yaml
 from . import chart, names, rbac
 from .answers import Answers, Registry, SecretRef
 from .errors import BadInput, FieldError
+
+_log = logging.getLogger("wizard.render")
 
 CHART_REPO = "https://charts.gitlab.io"
 CHART_NAME = "gitlab/gitlab-runner"
@@ -510,7 +513,7 @@ def _node_script(a: Answers, runtime: str, files: dict[str, str]) -> str:
 
 
 def _read_ca_file(a: Answers, reg: Registry, i: int) -> str:
-    from .ca import ca_from_file
+    from .tls import ca_from_file
 
     assert reg.ca_file
     return ca_from_file(a.resolve_path(reg.ca_file), field=f"registries[{i}].ca_file")
@@ -916,14 +919,14 @@ def render(answers: Answers, *, node_runtime: str | None = None, ca_pem: str | N
     """Every artifact for these answers. Pure: no network, no secret read.
 
     ``node_runtime``: the runtime read from the cluster when the answers say ``auto``.
-    ``ca_pem``: the GitLab CA bundle (``wizard.ca.load_ca_pem``); when ``None`` and the
+    ``ca_pem``: the GitLab CA bundle (``wizard.tls.load_ca_pem``); when ``None`` and the
     answers name a CA file, it is read here. ``runner_token``: a token already known (from
     ``create_runner``), used by ``secret_objects`` and to decide ``unregisterRunners``.
     ``api_server``/``api_ca_pem``: the cluster API for ``mode: external``.
     """
     a = answers
     if ca_pem is None and a.gitlab.ca is not None and a.gitlab.ca.file:
-        from .ca import load_ca_pem
+        from .tls import load_ca_pem
 
         ca_pem = load_ca_pem(a, fetch=False)
     ca_configured = a.gitlab.ca is not None
@@ -987,41 +990,136 @@ def secrets_yaml(rendered: Rendered) -> str:
             + (dump_yaml_all(objs) if objs else "# (no secret to create)\n"))
 
 
+def preflight_out(out_dir: Path, rels: list[str] | tuple[str, ...] = (), field_name: str = "--out") -> None:
+    """Raise BadInput (nothing written) unless every file of ``rels`` can be written under ``out_dir``:
+    the folder is a folder (or can be created), no target is a directory or special file,
+    no path component is a file, and the folder is writable."""
+    import stat as _stat
+
+    if not str(out_dir):
+        raise BadInput([FieldError(field_name, "is empty; give the folder to write the files into")])
+
+    def fail(msg: str) -> BadInput:
+        return BadInput([FieldError(field_name, msg + "; choose another folder or remove it, nothing was written")])
+
+    def kind(p: Path) -> str | None:
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            try:
+                os.lstat(p)
+            except FileNotFoundError:
+                return None
+            return "dangling"
+        except OSError as exc:
+            raise fail(f"{p}: {exc.strerror or exc}") from None
+        if _stat.S_ISDIR(st.st_mode):
+            return "dir"
+        return "file" if _stat.S_ISREG(st.st_mode) else "special"
+
+    # the folder itself and every existing ancestor
+    first_existing = out_dir
+    k = kind(out_dir)
+    if k == "dangling":
+        raise fail(f"{out_dir} is a symbolic link to nothing")
+    if k in ("file", "special"):
+        raise fail(f"{out_dir} exists and is not a directory")
+    while k is None:
+        parent = first_existing.parent if str(first_existing) not in ("", ".") else Path(".")
+        if parent == first_existing:
+            break
+        first_existing = parent
+        k = kind(first_existing)
+        if k == "dangling":
+            raise fail(f"{first_existing} is a symbolic link to nothing")
+        if k in ("file", "special"):
+            raise fail(f"{first_existing} is a file, so {out_dir} cannot be created")
+    if not os.access(first_existing, os.W_OK | os.X_OK):
+        raise fail(f"{first_existing} is not writable by this user")
+    if k != "dir":  # out_dir exists: check every target in it
+        return
+    for rel in rels:
+        target = out_dir / rel
+        for part in list(reversed(target.relative_to(out_dir).parents))[1:]:
+            pk = kind(out_dir / part)
+            if pk in ("file", "special", "dangling"):
+                raise fail(f"{out_dir / part} is in the way (a file where a folder goes)")
+            if pk == "dir" and not os.access(out_dir / part, os.W_OK | os.X_OK):
+                raise fail(f"{out_dir / part} is not writable by this user")
+        tk = kind(target)
+        if tk == "dir":
+            raise fail(f"{target} is a directory where a file goes")
+        if tk in ("special", "dangling"):
+            raise fail(f"{target} is not a regular file (a pipe, device or dangling link)")
+
+
 def write(rendered: Rendered, out_dir: Path, *, with_secrets: bool = False) -> list[Path]:
     """Write ``rendered.files`` (and ``secrets.yaml``, mode 0600, only with ``with_secrets``).
 
-    Every secret is resolved before the first file is written, so a missing one leaves
-    nothing behind. Each file is written atomically. Returns the written paths, sorted.
+    Every secret is resolved and every target checked before the first file is written,
+    so bad input leaves nothing behind. All files are first written to temporary files next
+    to their targets, then renamed into place; a failure before the renames removes the
+    temporary files and the folders created. Returns the written paths, sorted.
     """
     out_dir = Path(out_dir)
     secret_text = secrets_yaml(rendered) if with_secrets else None
-    written: list[Path] = []
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for rel, text in rendered.files.items():
-        p = out_dir / rel
-        _atomic_write(p, text, 0o755 if rel in rendered.executable else 0o644)
-        written.append(p)
+    plan: list[tuple[Path, str, int]] = [
+        (out_dir / rel, text, 0o755 if rel in rendered.executable else 0o644) for rel, text in rendered.files.items()]
     if secret_text is not None:
-        p = out_dir / "secrets.yaml"
-        _atomic_write(p, secret_text, 0o600)
-        written.append(p)
-    return sorted(written)
+        plan.append((out_dir / "secrets.yaml", secret_text, 0o600))
+    preflight_out(out_dir, [str(p.relative_to(out_dir)) for p, _, _ in plan])
+    created: list[Path] = []
+    staged: list[tuple[str, Path, int]] = []
+    try:
+        for path, text, mode in plan:
+            missing = [d for d in [path.parent, *path.parent.parents] if not d.exists()]
+            for d in reversed(missing):
+                d.mkdir()
+                created.append(d)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((tmp, path, mode))
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+    except BaseException as exc:
+        for tmp, _, _ in staged:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        for d in reversed(created):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        if isinstance(exc, OSError):
+            raise BadInput([FieldError("--out", f"cannot write into {out_dir}: {exc.strerror or exc}; "
+                                                "nothing was written")]) from None
+        raise
+    for tmp, path, mode in staged:
+        os.replace(tmp, path)
+        os.chmod(path, mode)
+        _log.info("wrote %s (mode %o)", path, mode)
+    return sorted(p for _, p, _ in staged)
 
 
 def command(args: Any, opts: Any) -> int:
     """``runner-wizard render --answers FILE --out DIR [--with-secrets]``."""
     from .answers import load
-    from .ca import load_ca_pem
+    from .tls import load_ca_pem
 
+    if not args.out:
+        raise BadInput([FieldError("--out", "is empty; give the folder to write the files into")])
+    out = Path(args.out)
+    preflight_out(out)
     answers = load(args.answers)
     ca_pem = load_ca_pem(answers)
     rendered = render(answers, ca_pem=ca_pem)
     warning = chart.version_warning(answers.runner.chart_version) if answers.cluster.mode == "helm" else None
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise BadInput([FieldError("--out", f"{out} exists and is not a directory")])
     paths = write(rendered, out, with_secrets=bool(getattr(args, "with_secrets", False)))
     for p in paths:
         print(p)

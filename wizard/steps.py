@@ -867,6 +867,9 @@ def store_secret(value: str, ref: str, base_dir: Path | str = ".") -> Path | Non
         os.write(fd, (value.strip() + "\n").encode("utf-8"))
     finally:
         os.close(fd)
+    import logging
+
+    logging.getLogger("wizard.steps").info("wrote secret file %s (mode 0600)", p)
     return p
 
 
@@ -875,8 +878,10 @@ def draft_env_name(path: str) -> str:
 
 
 def with_drafts(raw: Raw, drafts: dict[str, str]) -> tuple[Raw, dict[str, str]]:
-    """For live checks before secrets are stored: point drafted secret fields at
-    session-only environment variables. Returns the mapping and the variables to set."""
+    """For live checks before secrets are stored: point drafted secret fields at placeholder
+    ``env:`` references, so that the answers validate. Returns the mapping and placeholder name
+    -> value. Never put these into ``os.environ``: attach the values to the references with
+    :func:`wizard.answers.with_secret_values` (keyed by field path) instead."""
     out = copy.deepcopy(raw)
     env: dict[str, str] = {}
     for path, value in drafts.items():

@@ -11,12 +11,14 @@ import re
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_HOST_LABEL = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$")
-_SEMVER = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
-_QUANTITY = re.compile(r"^(?P<num>[+]?(\d+(\.\d*)?|\.\d+))(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_LABEL_KEY_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
+from .tls.names import is_ip
+
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z", re.ASCII)
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?\Z", re.ASCII)
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?\Z", re.ASCII)
+_QUANTITY = re.compile(r"^(?P<num>[+]?(\d+(\.\d*)?|\.\d+))(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d{1,2})?\Z", re.ASCII)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z", re.ASCII)
+_LABEL_KEY_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)\Z", re.ASCII)
 
 _SUFFIX = {
     "": Decimal(1),
@@ -34,7 +36,7 @@ def dns_label(value: str, what: str = "name") -> str | None:
         return f"a {what} is required (lowercase letters, digits and '-')"
     if len(value) > 63:
         return f'"{value}" is {len(value)} characters; a {what} has at most 63'
-    if not _LABEL.match(value):
+    if not _LABEL.fullmatch(value):
         return (f'"{value}" is not a valid {what}: use lowercase letters, digits and "-", '
                 "starting and ending with a letter or digit (RFC 1123)")
     return None
@@ -47,15 +49,19 @@ def dns_subdomain(value: str, what: str = "name") -> str | None:
     if len(value) > 253:
         return f"a {what} has at most 253 characters"
     for part in value.split("."):
-        if not part or not _LABEL.match(part) or len(part) > 63:
+        if not part or not _LABEL.fullmatch(part) or len(part) > 63:
             return (f'"{value}" is not a valid {what}: use lowercase letters, digits, "-" and ".", '
                     "each part starting and ending with a letter or digit (RFC 1123)")
     return None
 
 
 def ip_address(value: str) -> str | None:
+    s = str(value)
+    if "%" in s:
+        return (f'"{value}" has an IPv6 zone id (%...); zone ids only work on one machine\'s link, '
+                "use a global or unique-local address")
     try:
-        ipaddress.ip_address(str(value))
+        ipaddress.ip_address(s)
     except ValueError:
         return f'"{value}" is not an IPv4 or IPv6 address'
     return None
@@ -71,17 +77,9 @@ def hostname(value: str) -> str | None:
         return f'"{value}" is an IP address; put it in "ip" and list names under "hostnames"'
     labels = value.rstrip(".").split(".")
     for label in labels:
-        if not label or len(label) > 63 or not _HOST_LABEL.match(label):
+        if not label or len(label) > 63 or not _HOST_LABEL.fullmatch(label):
             return f'"{value}" is not a valid host name (letters, digits, "-" and ".")'
     return None
-
-
-def is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 def split_host_port(hostport: str) -> tuple[str, int | None]:
@@ -101,7 +99,7 @@ def split_host_port(hostport: str) -> tuple[str, int | None]:
     else:
         host, port = hostport, None
     if port is not None:
-        if not port.isdigit() or not 0 < int(port) < 65536:
+        if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise ValueError(f'port "{port}" is not a number from 1 to 65535')
         return host, int(port)
     return host, None
@@ -124,17 +122,35 @@ def registry_host(value: str) -> str | None:
         host, _ = split_host_port(value)
     except ValueError as exc:
         return f'"{value}" is not host[:port]: {exc}'
+    if "%" in host:
+        return f'"{value}" has an IPv6 zone id (%...); use an address without one'
     if is_ip(host):
         return None
     err = hostname(host)
     return f'"{value}": {err}' if err else None
 
 
+def registry_key(value: str) -> str:
+    """A registry host compared the way container runtimes do: host case-insensitive, port kept."""
+    try:
+        host, port = split_host_port(value)
+    except ValueError:
+        return value.lower()
+    host = host.lower().rstrip(".")
+    if is_ip(host):
+        host = str(ipaddress.ip_address(host.strip("[]")))
+    return f"{host}:{port}" if port else host
+
+
 def gitlab_url(value: str) -> str | None:
     """https URL with a host name or IP and an optional port."""
     if not isinstance(value, str) or not value.strip():
         return "the GitLab URL is required, e.g. https://gitlab.company.com/"
+    if any(c.isspace() for c in value) or not value.isprintable():
+        return "the GitLab URL contains spaces, line breaks or control characters; write https://host[:port]/"
     parts = urlsplit(value)
+    if "%" in parts.netloc:
+        return "the GitLab URL host has a % (an IPv6 zone id or an escape); use a plain host name or address"
     if parts.scheme != "https":
         if parts.scheme == "http":
             return (f'"{value}" uses http; the runner sends its token to this URL, so use '
@@ -147,9 +163,13 @@ def gitlab_url(value: str) -> str | None:
     if parts.query or parts.fragment:
         return f'"{value}" has a query or fragment; use only https://host[:port]/[path]'
     try:
-        _ = parts.port
+        port = parts.port
     except ValueError:
         return f'"{value}" has an invalid port'
+    if port is not None and not 0 < port < 65536:
+        return f'"{value}" has port {port}; use a port from 1 to 65535 (or none for 443)'
+    if parts.netloc.endswith(":"):
+        return f'"{value}" has an empty port; remove the ":" or add the port'
     host = parts.hostname
     if not is_ip(host):
         err = hostname(host)
@@ -159,9 +179,17 @@ def gitlab_url(value: str) -> str | None:
 
 
 def http_url(value: str) -> str | None:
+    if any(c.isspace() for c in value or "") or not (value or "").isprintable():
+        return "the URL contains spaces, line breaks or control characters"
     parts = urlsplit(value or "")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f'"{value}" is not an http(s) URL'
+    try:
+        port = parts.port
+    except ValueError:
+        return f'"{value}" has an invalid port'
+    if port is not None and not 0 < port < 65536:
+        return f'"{value}" has port {port}; use a port from 1 to 65535'
     return None
 
 
@@ -170,13 +198,13 @@ def quantity(value: object) -> str | None:
     if isinstance(value, bool):
         return f'"{value}" is not a resource quantity'
     s = str(value)
-    if not _QUANTITY.match(s):
+    if not _QUANTITY.fullmatch(s):
         return f'"{s}" is not a Kubernetes quantity (examples: 250m, 1, 512Mi, 2Gi)'
     return None
 
 
 def parse_quantity(value: object) -> Decimal:
-    m = _QUANTITY.match(str(value))
+    m = _QUANTITY.fullmatch(str(value))
     if not m:
         raise ValueError(f"not a quantity: {value}")
     suffix = m.group("suffix") or ""
@@ -190,13 +218,13 @@ def parse_quantity(value: object) -> Decimal:
 
 
 def semver(value: object) -> str | None:
-    if not isinstance(value, str) or not _SEMVER.match(value):
+    if not isinstance(value, str) or not _SEMVER.fullmatch(value):
         return f'"{value}" is not a chart version like "0.86.0" (quote it in YAML)'
     return None
 
 
 def env_name(value: str) -> str | None:
-    if not _ENV_NAME.match(value or ""):
+    if not _ENV_NAME.fullmatch(value or ""):
         return f'"{value}" is not an environment variable name'
     return None
 
@@ -205,7 +233,7 @@ def env_assignment(value: object) -> str | None:
     if not isinstance(value, str) or "=" not in value:
         return f'"{value}" must look like KEY=value'
     key = value.split("=", 1)[0]
-    if not _ENV_NAME.match(key):
+    if not _ENV_NAME.fullmatch(key):
         return f'"{key}" is not a valid variable name in "{value}"'
     return None
 
@@ -217,14 +245,14 @@ def label_key(value: str) -> str | None:
     prefix, _, name = value.rpartition("/")
     if prefix and dns_subdomain(prefix, "label prefix"):
         return f'"{value}": the prefix "{prefix}" is not a DNS subdomain'
-    if not name or len(name) > 63 or not _LABEL_KEY_NAME.match(name):
+    if not name or len(name) > 63 or not _LABEL_KEY_NAME.fullmatch(name):
         return f'"{value}" is not a valid label key'
     return None
 
 
 def label_value(value: object) -> str | None:
     s = "" if value is None else str(value)
-    if len(s) > 63 or (s and not _LABEL_KEY_NAME.match(s)):
+    if len(s) > 63 or (s and not _LABEL_KEY_NAME.fullmatch(s)):
         return f'"{s}" is not a valid label value'
     return None
 
@@ -232,8 +260,8 @@ def label_value(value: object) -> str | None:
 def image_ref(value: object, what: str = "image") -> str | None:
     if not isinstance(value, str) or not value.strip():
         return f"an {what} reference is required, e.g. docker.io/library/alpine:3.22"
-    if any(c.isspace() for c in value):
-        return f'"{value}" contains spaces'
+    if any(c.isspace() for c in value) or not value.isprintable():
+        return f'"{value}" contains spaces or control characters'
     return None
 
 

@@ -34,7 +34,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "make_expired_leaf",
     "make_leaf_valid_for",
     "make_loopback_pki",
+    "make_cert",
     "chain_pem",
     "format_fingerprint",
     "client_context",
@@ -145,9 +146,15 @@ def chain_pem(certs: Iterable[Cert]) -> bytes:
 def _new_key(key_type: str) -> Any:
     if key_type == "ec":
         return ec.generate_private_key(ec.SECP256R1())
+    if key_type == "ec384":
+        return ec.generate_private_key(ec.SECP384R1())
     if key_type == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    raise ValueError(f"key_type must be 'ec' or 'rsa', not {key_type!r}")
+    if key_type == "rsa1024":
+        return rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    if key_type == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise ValueError(f"key_type must be ec, ec384, rsa, rsa1024 or ed25519, not {key_type!r}")
 
 
 def _name(cn: str) -> x509.Name:
@@ -305,6 +312,114 @@ def make_self_signed(
         san=_san(dns, ips) or None, server_usage=True,
     )
     return Cert(cert, key)
+
+
+_UNSET: Any = object()
+_SHA1_RSA_OID = bytes.fromhex("06092a864886f70d010105")
+_SHA256_RSA_OID = bytes.fromhex("06092a864886f70d01010b")
+
+
+def _der_header(data: bytes, i: int) -> tuple[int, int]:
+    """(offset of the content, content length) of the DER element at ``i``."""
+    n = data[i + 1]
+    if n < 0x80:
+        return i + 2, n
+    k = n & 0x7F
+    return i + 2 + k, int.from_bytes(data[i + 2:i + 2 + k], "big")
+
+
+def _resign_sha1(cert: x509.Certificate, key: rsa.RSAPrivateKey) -> x509.Certificate:
+    """The same certificate signed with SHA1-RSA (``cryptography`` refuses to make one)."""
+    der = cert.public_bytes(serialization.Encoding.DER)
+    if der.count(_SHA256_RSA_OID) != 2:
+        raise ValueError("expected a sha256WithRSAEncryption certificate")
+    der = der.replace(_SHA256_RSA_OID, _SHA1_RSA_OID)
+    body, _ = _der_header(der, 0)
+    tbs_body, tbs_len = _der_header(der, body)
+    tbs = der[body:tbs_body + tbs_len]
+    sig = key.sign(tbs, padding.PKCS1v15(), hashes.SHA1())
+    alg_at = tbs_body + tbs_len
+    alg_body, alg_len = _der_header(der, alg_at)
+    bit_at = alg_body + alg_len
+    bit_body, bit_len = _der_header(der, bit_at)
+    assert bit_len == len(sig) + 1
+    der = der[:bit_body + 1] + sig + der[bit_body + 1 + len(sig):]
+    return x509.load_der_x509_certificate(der)
+
+
+def make_cert(
+    cn: str = "",
+    *,
+    issuer: Cert | None = None,
+    key_type: str = "ec",
+    key: Any = None,
+    ca: bool | None = False,
+    path_length: int | None = None,
+    key_usage: str | None = "default",
+    eku: Sequence[x509.ObjectIdentifier] | None = _UNSET,
+    key_ids: bool = True,
+    dns: Sequence[str] = (),
+    ips: Sequence[str] = (),
+    permitted: Sequence[x509.GeneralName] = (),
+    excluded: Sequence[x509.GeneralName] = (),
+    critical_unknown: bool = False,
+    sha1: bool = False,
+    not_before: _dt.datetime | None = None,
+    not_after: _dt.datetime | None = None,
+    days: int = 365,
+) -> Cert:
+    """One certificate with every knob the TLS corpus needs.
+
+    ``issuer=None`` makes it self-signed. ``ca``: True/False for basicConstraints
+    CA:TRUE/FALSE, None for no basicConstraints at all. ``key_usage``: "default"
+    (keyCertSign+cRLSign for CAs, digitalSignature(+keyEncipherment) for leaves),
+    None (no extension) or "no_certsign" (digitalSignature only, also on CAs).
+    ``eku``: default serverAuth+clientAuth on leaves and none on CAs; None for no
+    extension. ``key_ids``: SubjectKeyIdentifier and AuthorityKeyIdentifier.
+    ``sha1``: sign with SHA1-RSA (the signing key must be RSA).
+    """
+    key = key or _new_key(key_type)
+    pub = key.public_key()
+    subject = _name(cn)
+    signer = issuer.key if issuer else key
+    nb = not_before or (_now() - _dt.timedelta(hours=1))
+    na = not_after or (nb + _dt.timedelta(days=days))
+    b = (x509.CertificateBuilder().subject_name(subject)
+         .issuer_name(issuer.cert.subject if issuer else subject)
+         .public_key(pub).serial_number(_serial()).not_valid_before(nb).not_valid_after(na))
+    if ca is not None:
+        b = b.add_extension(x509.BasicConstraints(ca=ca, path_length=path_length if ca else None),
+                            critical=True)
+    if key_ids:
+        b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
+        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            issuer.key.public_key() if issuer else pub), critical=False)
+    if key_usage is not None:
+        is_ca = bool(ca) or (ca is None and issuer is None)
+        certsign = is_ca and key_usage == "default"
+        b = b.add_extension(x509.KeyUsage(
+            digital_signature=True, content_commitment=False,
+            key_encipherment=isinstance(key, rsa.RSAPrivateKey) and not is_ca,
+            data_encipherment=False, key_agreement=False, key_cert_sign=certsign,
+            crl_sign=certsign, encipher_only=False, decipher_only=False), critical=True)
+    if eku is _UNSET:
+        eku = None if (ca or ca is None) else [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    if eku is not None:
+        b = b.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+    san = _san(dns, ips)
+    if san:
+        b = b.add_extension(x509.SubjectAlternativeName(san), critical=len(subject) == 0)
+    if permitted or excluded:
+        b = b.add_extension(x509.NameConstraints(permitted_subtrees=list(permitted) or None,
+                                                 excluded_subtrees=list(excluded) or None), critical=True)
+    if critical_unknown:
+        b = b.add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1.1"),
+                                                       b"\x05\x00"), critical=True)
+    algo = None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    cert = b.sign(signer, algo)
+    if sha1:
+        cert = _resign_sha1(cert, signer)
+    return Cert(cert, key, issuer=issuer)
 
 
 def make_expired_leaf(issuer: Cert, *, days_ago: int = 1, **kw: Any) -> Cert:
@@ -669,6 +784,7 @@ def server_context(chain: Sequence[Cert], key: Any) -> ssl.SSLContext:
     if isinstance(key_pem, str):
         key_pem = key_pem.encode()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # serve SHA-1 and RSA-1024 shapes too: clients judge them
     with tempfile.TemporaryDirectory(prefix="tlssrv-") as d:
         cpath, kpath = Path(d, "chain.pem"), Path(d, "key.pem")
         cpath.write_bytes(chain_pem(chain))

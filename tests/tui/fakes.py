@@ -75,7 +75,7 @@ FILES = {
 
 
 def _cert(subject: str, issuer: str, dns: tuple[str, ...], fp: str, is_ca: bool, self_signed: bool) -> Any:
-    from wizard.tlsinfo import CertInfo
+    from wizard.tls import CertInfo
 
     return CertInfo(subject=subject, issuer=issuer, common_name=subject.split("=", 1)[-1],
                     dns_names=dns, ip_addresses=(), has_san=bool(dns) or not is_ca,
@@ -88,7 +88,7 @@ ROOT_FP = "SHA256:" + ":".join(["AB", "CD", "EF", "01"] * 8)
 
 
 def verdict(trusted: bool) -> Any:
-    from wizard.tlsinfo import Fault, Verdict
+    from wizard.tls import Fault, Verdict
 
     chain = [_cert("CN=gitlab.company.com", "CN=Company Root CA", ("gitlab.company.com",),
                    "SHA256:" + ":".join(["12", "34", "56", "78"] * 8), False, False),

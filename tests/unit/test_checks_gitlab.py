@@ -164,8 +164,10 @@ def test_unreachable_gitlab_fails_reachable(tmp_path, monkeypatch, refused_port)
     assert res["gitlab.token.valid"].status is Status.FAIL
 
 
-def test_missing_secret_env_is_a_skip_naming_it(fake_gitlab, tmp_path, monkeypatch):
+def test_missing_secret_env_is_a_failure_naming_it(fake_gitlab, tmp_path, monkeypatch):
+    """A check that cannot run for want of its secret fails (issue 11): a skip let check exit 0."""
     monkeypatch.delenv("RW_NOT_SET", raising=False)
     res = _run(_answers(fake_gitlab, tmp_path, token="env:RW_NOT_SET"))
-    assert res["gitlab.token.valid"].status is Status.SKIP
-    assert "RW_NOT_SET" in res["gitlab.token.valid"].detail
+    for cid in ("gitlab.token.valid", "gitlab.token.type"):
+        assert res[cid].status is Status.FAIL, res[cid]
+        assert "RW_NOT_SET" in res[cid].detail and res[cid].fix

@@ -17,14 +17,8 @@ import yaml
 
 from wizard import names, rbac
 from wizard.answers import load
-from wizard.ca import (
-    ca_from_file,
-    fetch_presented_chain,
-    fingerprint,
-    load_ca_pem,
-    parse_pem_bundle,
-    trusted_from_chain,
-)
+from wizard.tls import ca_from_file, fetch_chain, fingerprint, load_ca_pem, trusted_from_chain
+from wizard.tls import parse_ca_bundle as parse_pem_bundle
 from wizard.errors import BadInput, SecretUnavailable
 from wizard.render import Rendered, render, write
 
@@ -475,12 +469,10 @@ def test_ca_file_checks(tmp_path: Path) -> None:
     good.write_bytes(root.pem)
     assert parse_pem_bundle(ca_from_file(good))[0].subject.rfc4514_string() == \
         parse_pem_bundle(root.pem.decode())[0].subject.rfc4514_string()
+    # a server certificate pinned as the CA file is kept: the runner (Go) trusts it
     only_leaf = tmp_path / "leaf.pem"
     only_leaf.write_bytes(leaf.pem)
-    with pytest.raises(BadInput) as exc:
-        ca_from_file(only_leaf)
-    assert exc.value.errors[0].path == "gitlab.ca.file"
-    assert "give the CA that signed it, not the server certificate" in exc.value.errors[0].message
+    assert [fingerprint(c) for c in parse_pem_bundle(ca_from_file(only_leaf))] == [leaf.fingerprint_sha256]
     junk = tmp_path / "junk.pem"
     junk.write_text("hello")
     with pytest.raises(BadInput):
@@ -515,8 +507,8 @@ def test_fetch_presented_chain_from_a_loopback_server(tmp_path: Path) -> None:
     inter = make_intermediate(root, "Issuing")
     leaf = make_leaf(inter, cn="localhost", dns=["localhost"], ips=["127.0.0.1"])
     with TLSServer([leaf, inter, root], leaf.key) as srv:
-        ders = fetch_presented_chain("127.0.0.1", srv.port)
-        assert ders[0] == leaf.der
+        chain = fetch_chain("127.0.0.1", srv.port)
+        assert chain[0] == leaf.cert
         raw = {"version": 1, "gitlab": {"url": f"https://127.0.0.1:{srv.port}/", "token": "env:RUNNER_TOKEN",
                                         "ca": {"fetch": True, "fingerprint": root.fingerprint_sha256}}}
         pem = load_ca_pem(parse(raw, base_dir=tmp_path))

@@ -10,9 +10,11 @@ selects rows by wizard step ("cluster", "gitlab", "token", "namespaces",
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +22,8 @@ from ..answers import Answers
 from ..results import Result, Status, any_failed, report_json, summarize
 from . import cluster, dns, gitlab, registry, tls
 from .engine import STEPS, CheckContext, CheckSpec, Skip, run_specs
+
+_log = logging.getLogger("wizard.checks")
 
 CHECKS: list[CheckSpec] = [*tls.CHECKS, *gitlab.CHECKS, *dns.CHECKS, *cluster.CHECKS, *registry.CHECKS]
 
@@ -34,8 +38,22 @@ def run_checks(answers: Answers, *, kubeconfig: str | None = None, context: str 
 
     Changes nothing in the cluster. In GitLab, ``gitlab.token`` is verified with POST
     /runners/verify (system_id "runner-wizard-check"), which records a contact."""
-    return run_specs(checks if checks is not None else CHECKS, answers, kubeconfig=kubeconfig,
-                     context=context, steps=steps, ids=ids, on_result=on_result, timeout_scale=timeout_scale)
+    t0 = time.monotonic()
+    _log.info("checks: starting (steps %s, ids %s)", ",".join(steps) if steps is not None else "all",
+              ",".join(ids) if ids is not None else "all")
+
+    def logged(r: Result) -> None:
+        _log.info("check %s: %s after %.2fs: %s%s", r.id, r.status.value, time.monotonic() - t0, r.title,
+                  f" ({r.detail})" if r.detail else "")
+        if on_result is not None:
+            on_result(r)
+
+    results = run_specs(checks if checks is not None else CHECKS, answers, kubeconfig=kubeconfig,
+                        context=context, steps=steps, ids=ids, on_result=logged, timeout_scale=timeout_scale)
+    s = summarize(results)
+    _log.info("checks: %d passed, %d warnings, %d failed, %d skipped in %.2fs", s["pass"], s["warn"], s["fail"],
+              s["skip"], time.monotonic() - t0)
+    return results
 
 
 # --------------------------------------------------------------------------- command line

@@ -13,7 +13,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from .. import chart, names, rbac, tlsinfo
+from .. import chart, names, rbac, tls
 from ..kube import KubeError, collection_path, service_account_user
 from ..results import Status
 from .engine import CheckContext, CheckSpec, Skip
@@ -305,15 +305,15 @@ def _ca_secret_check(which: str):
             return ctx.fail(f"Secret {ns}/{name} has keys {', '.join(keys) or '(none)'} but the runner looks only "
                             f"for {key} (<host>.crt, port stripped)",
                             f"store the CA bundle under the key {key}", ("E03",))
-        certs = tlsinfo.load_pem_bundle(_decode(sec, key) or b"")
+        certs = tls.load_pem_certificates(_decode(sec, key) or b"")
         if not certs:
             return ctx.fail(f"{ns}/{name} key {key} holds no PEM certificate (DER is not supported)",
                             "store the CA as PEM", ("E03",))
-        faults = tlsinfo.ca_bundle_faults(certs, None, f"{ns}/{name} key {key}")
+        faults = tls.ca_bundle_faults(certs, None, f"{ns}/{name} key {key}")
         if faults:
             return ctx.fail(faults[0].message, "store the CA (root and intermediates), not the server certificate",
                             ("E03",))
-        fps = ", ".join(tlsinfo.fingerprint(c) for c in certs)
+        fps = ", ".join(tls.fingerprint(c) for c in certs)
         return ctx.ok(f"Secret {ns}/{name} has {key} with {len(certs)} CA certificate(s) ({fps})",
                       catalog=catalog)
     return run

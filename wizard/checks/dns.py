@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import threading
 
-from .. import tlsinfo
+from .. import tls
 from ..results import Status
 from .engine import CheckContext, CheckSpec, Skip
 
@@ -53,14 +52,6 @@ def _lookup(ctx: CheckContext, host: str) -> tuple[list[str] | None, str]:
     return ctx.fact(f"dns:{host.lower()}", run)
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        return True
-    except ValueError:
-        return False
-
-
 def check_alias(ctx: CheckContext):
     alias = ctx.item
     rows, odd = [], []
@@ -85,7 +76,7 @@ def check_gitlab(ctx: CheckContext):
     a = ctx.answers
     g = a.gitlab
     host = g.host
-    if _is_ip(host):
+    if tls.is_ip(host):
         return ctx.ok(f"gitlab.url uses the IP {host}: no name to resolve (see tls.gitlab.name for the "
                       "certificate)", catalog=("E08", "E29"))
     mgr, jobs = ctx.alias_ip(host, "manager"), ctx.alias_ip(host, "jobs")
@@ -126,13 +117,13 @@ def check_gitlab(ctx: CheckContext):
         try:
             v = gitlab_verdict(ctx)
             leaf = v.chain[0]
-            if not tlsinfo.name_covered(leaf, host):
+            if not tls.name_covered(leaf, host):
                 issues.append((Status.FAIL, f"the host alias maps {host}, but GitLab's certificate does not cover "
                                             f"that name (it covers {', '.join(leaf.sans) or 'no SANs'})",
                                f"use a name the certificate covers, or reissue it with DNS:{host}", ("E04",)))
             elif base:
                 base += f"; the certificate covers {host}"
-        except (tlsinfo.FetchError, Skip):
+        except (tls.FetchError, Skip):
             pass
     if issues:
         worst = max(issues, key=lambda i: i[0].rank)

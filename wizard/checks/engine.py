@@ -43,6 +43,13 @@ class Skip(Exception):
         self.catalog = tuple(catalog)
 
 
+class SecretMissing(Skip):
+    """A secret the check needs cannot be read: the check cannot run, which is a failure
+    (a "skip" would let ``check`` exit 0 without ever testing the token)."""
+
+    fix = "set the environment variable or create the file the reference names, then run the check again"
+
+
 @dataclass(frozen=True)
 class CheckSpec:
     """One row of the check table."""
@@ -254,7 +261,7 @@ class CheckContext:
         try:
             return self.fact(f"secret:{field_path}", resolve)
         except SecretUnavailable as exc:
-            raise Skip(f"secret not available: {exc.render()}") from None
+            raise SecretMissing(f"cannot run: the secret is not available: {exc.render()}") from None
 
     def register_secret(self, value: str | None) -> None:
         if value:
@@ -324,6 +331,8 @@ def _call(ctx: CheckContext, b: _Bound, deadline: float) -> list[Result]:
             if need == "kube":
                 view.kube()
         out = b.spec.run(view)
+    except SecretMissing as s:
+        out = view.fail(s.reason, s.fix, s.catalog)
     except Skip as s:
         out = view.skip(s.reason, s.catalog)
     except Exception as exc:  # a bug or an unexpected server answer: report it, never crash the run

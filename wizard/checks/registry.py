@@ -16,7 +16,7 @@ from urllib.parse import urlencode, urlsplit
 
 import urllib3
 
-from .. import tlsinfo
+from .. import tls
 from ..answers import SecretRef
 from ..gitlab_api import UnverifiedHTTPSPool
 from ..results import Status
@@ -45,8 +45,8 @@ class Probe:
     error: str = ""
     error_kind: str = ""
     speaks_http: bool = False
-    verdict: tlsinfo.Verdict | None = None
-    ca_faults: list[tlsinfo.Fault] = field(default_factory=list)
+    verdict: tls.Verdict | None = None
+    ca_faults: list[tls.Fault] = field(default_factory=list)
     roots: list[Any] = field(default_factory=list)
 
     @property
@@ -61,7 +61,7 @@ class Probe:
 def _ctx_verified(roots: list[Any]) -> ssl.SSLContext:
     c = ssl.create_default_context()
     if roots:
-        c.load_verify_locations(cadata=tlsinfo.to_pem(roots))
+        c.load_verify_locations(cadata=tls.to_pem(roots))
     return c
 
 
@@ -134,16 +134,16 @@ def probe(ctx: CheckContext, index: int) -> Probe:
         connect_to = ctx.alias_ip(host, "jobs")
         if reg.ca_file:
             try:
-                p.roots = tlsinfo.load_pem_bundle(ctx.answers.resolve_path(reg.ca_file).read_bytes())
+                p.roots = tls.load_pem_certificates(ctx.answers.resolve_path(reg.ca_file).read_bytes())
             except OSError as exc:
-                p.ca_faults = [tlsinfo.Fault("leaf_as_ca", f"cannot read ca_file {reg.ca_file}: {exc}")]
+                p.ca_faults = [tls.Fault("leaf_as_ca", f"cannot read ca_file {reg.ca_file}: {exc}")]
             else:
-                p.ca_faults = tlsinfo.ca_bundle_faults(p.roots, None, f"registries[{index}].ca_file")
+                p.ca_faults = tls.ca_bundle_faults(p.roots, None, f"registries[{index}].ca_file")
         if reg.scheme == "https":
             try:
-                chain = tlsinfo.fetch_chain(host, port, timeout=ctx.t(REGISTRY_TIMEOUT), connect_to=connect_to)
-                p.verdict = tlsinfo.verify(chain, host, extra_roots=p.roots, port=port)
-            except tlsinfo.FetchError as exc:
+                chain = tls.fetch_chain(host, port, timeout=ctx.t(REGISTRY_TIMEOUT), connect_to=connect_to)
+                p.verdict = tls.verify(chain, host, extra_roots=p.roots, port=port)
+            except tls.FetchError as exc:
                 p.error_kind, p.error = exc.kind, exc.message
                 p.speaks_http = "plain HTTP" in exc.message
                 return p

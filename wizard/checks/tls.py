@@ -1,10 +1,13 @@
-"""TLS to GitLab: the presented chain, trust, name and expiry (E02, E03, E04)."""
+"""TLS to GitLab: the presented chain, trust, name and expiry (E02, E03, E04), as the runner decides.
+
+The manager's verdict is Go's (``wizard.tls``); git in job pods gets its own result (OpenSSL)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .. import tlsinfo
+from .. import tls as wtls
+from ..errors import BadInput
 from ..results import Status
 from .engine import CheckContext, CheckSpec, Skip
 
@@ -27,7 +30,7 @@ def gitlab_chain(ctx: CheckContext) -> list[Any]:
         raise Skip("gitlab.url is plain http: no TLS to check")
 
     def fetch() -> list[Any]:
-        return tlsinfo.fetch_chain(g.host, g.port, timeout=ctx.t(4.0),
+        return wtls.fetch_chain(g.host, g.port, timeout=ctx.t(4.0),
                                    connect_to=ctx.alias_ip(g.host, "manager"))
 
     return ctx.fact("gitlab_chain", fetch)
@@ -42,19 +45,27 @@ def extra_roots(ctx: CheckContext) -> tuple[list[Any], str]:
     def compute() -> tuple[list[Any], str]:
         if ca.file:
             path = ctx.answers.resolve_path(ca.file)
-            return tlsinfo.load_pem_bundle(path.read_bytes()), f"gitlab.ca.file ({ca.file})"
+            data = path.read_bytes()
+            try:  # judge what apply puts into the CA Secret (normalized PEM), when the file is usable
+                data = wtls.ca_from_file(path).encode()
+            except BadInput:
+                pass
+            return wtls.load_pem_certificates(data), f"gitlab.ca.file ({ca.file})"
         chain = gitlab_chain(ctx)
         if ca.fingerprint:
-            want = tlsinfo.normalize_fingerprint(ca.fingerprint)
-            match = [c for c in chain if tlsinfo.fingerprint(c) == want]
-            if not match:
-                seen = ", ".join(f"{tlsinfo.common_name(c.subject) or '?'} {tlsinfo.fingerprint(c)}"
+            want = wtls.normalize_fingerprint(ca.fingerprint)
+            if not any(wtls.fingerprint(c) == want for c in chain):
+                seen = ", ".join(f"{wtls.common_name(c.subject) or '?'} {wtls.fingerprint(c)}"
                                  for c in chain)
                 raise FingerprintMismatch(f"no certificate the server presents has the fingerprint {want} "
                                           f"(presented: {seen}); someone may be intercepting the "
                                           "connection, or the fingerprint is of another certificate")
-            return match, f"the presented chain, pinned by fingerprint {want}"
-        cas = [c for c in chain if tlsinfo.is_ca(c)] or chain[-1:]
+            try:  # exactly what apply puts into the CA Secret
+                pinned = wtls.trusted_from_chain(chain, want)
+            except ValueError as exc:
+                raise FingerprintMismatch(str(exc)) from None
+            return pinned, f"the presented chain, pinned by fingerprint {want}"
+        cas = [c for c in chain if wtls.is_ca(c)] or chain[-1:]
         return cas[-1:], "the presented chain (trusted on first use: no fingerprint given)"
 
     return ctx.fact("gitlab_extra_roots", compute)
@@ -64,20 +75,20 @@ def ca_pem(ctx: CheckContext) -> str | None:
     """PEM of gitlab.ca for HTTP clients, or None (system store only)."""
     try:
         roots, _ = extra_roots(ctx)
-    except (FingerprintMismatch, OSError, tlsinfo.FetchError, Skip):
+    except (FingerprintMismatch, OSError, wtls.FetchError, Skip):
         return None
-    return tlsinfo.to_pem(roots) if roots else None
+    return wtls.to_pem(roots) if roots else None
 
 
-def gitlab_verdict(ctx: CheckContext) -> tlsinfo.Verdict:
+def gitlab_verdict(ctx: CheckContext) -> wtls.Verdict:
     chain = gitlab_chain(ctx)
 
-    def compute() -> tlsinfo.Verdict:
+    def compute() -> wtls.Verdict:
         try:
             roots, _ = extra_roots(ctx)
         except (FingerprintMismatch, OSError):
             roots = []
-        return tlsinfo.verify(chain, ctx.answers.gitlab.host, extra_roots=roots, port=ctx.answers.gitlab.port)
+        return wtls.verify(chain, ctx.answers.gitlab.host, extra_roots=roots, port=ctx.answers.gitlab.port)
 
     return ctx.fact("gitlab_verdict", compute)
 
@@ -85,7 +96,7 @@ def gitlab_verdict(ctx: CheckContext) -> tlsinfo.Verdict:
 def _chain_or_fail(ctx: CheckContext) -> list[Any]:
     try:
         return gitlab_chain(ctx)
-    except tlsinfo.FetchError as exc:
+    except wtls.FetchError as exc:
         raise Skip(f"no certificate to check: {exc.message}") from None
 
 
@@ -96,7 +107,7 @@ def check_chain(ctx: CheckContext):
     g = ctx.answers.gitlab
     try:
         chain = gitlab_chain(ctx)
-    except tlsinfo.FetchError as exc:
+    except wtls.FetchError as exc:
         catalog = {"dns": ("E29", "E08"), "refused": ("E29",), "timeout": ("E29",),
                    "handshake": ("E02",), "network": ("E29",)}[exc.kind]
         fixes = {
@@ -109,16 +120,14 @@ def check_chain(ctx: CheckContext):
         via = ctx.alias_ip(g.host, "manager")
         extra = f" (dialled {via} from host_aliases)" if via else ""
         return ctx.fail(f"{exc.kind}: {exc.message}{extra}", fixes[exc.kind], catalog, data={"kind": exc.kind})
-    infos = [tlsinfo.describe(c) for c in chain]
+    infos = [wtls.describe(c) for c in chain]
     lines = [f"[{i}] {ci.one_line()}" for i, ci in enumerate(infos)]
     data = {"chain": [ci.as_dict() for ci in infos], "host": g.host, "port": g.port}
     detail = f"{g.host}:{g.port} presented {len(chain)} certificate(s): " + " | ".join(lines)
     verdict = gitlab_verdict(ctx)
     inc = verdict.by_code("incomplete_chain")
     if inc:
-        return ctx.fail(f"{inc[0].message}. {detail}",
-                        "configure the server to send its intermediate CA certificate(s) after the leaf, "
-                        "and put root + intermediates in gitlab.ca.file", ("E02",), data=data)
+        return ctx.fail(f"{inc[0].message}. {detail}", inc[0].fix, ("E02",), data=data)
     return ctx.ok(detail, data=data)
 
 
@@ -133,14 +142,21 @@ def check_trust(ctx: CheckContext):
     except OSError as exc:
         return ctx.fail(f"cannot read gitlab.ca.file: {exc}", "fix the path in gitlab.ca.file", ("E03",))
     verdict = gitlab_verdict(ctx)
+    runner = verdict.runner
     data = {"trusted_by": verdict.trusted_by, "path": verdict.path,
-            "ca_source": source, "chain": [c.as_dict() for c in verdict.chain]}
+            "ca_source": source, "chain": [c.as_dict() for c in verdict.chain],
+            "runner": {"trusted": bool(runner and runner.trusted), "go_error": runner.text if runner else ""}}
     faults = []
     if g.ca is not None and g.ca.file:
-        faults = tlsinfo.ca_bundle_faults(roots, chain[0], f"gitlab.ca.file ({g.ca.file})")
-    if faults:
-        return ctx.fail(faults[0].message, "replace the file's content with the CA certificate(s) that signed "
-                        "GitLab's certificate", ("E02", "E03"), data=data)
+        faults = wtls.ca_bundle_faults(roots, chain[0], f"gitlab.ca.file ({g.ca.file})")
+    hard = [f for f in faults if f.severity == "fail"]
+    if hard:
+        return ctx.fail(hard[0].message, "replace the file's content with the CA certificate(s) that signed "
+                        "GitLab's certificate, in PEM", ("E02", "E03"), data=data)
+    if verdict.trusted and faults:
+        return ctx.warn(f"trusted with {source}; {faults[0].message}",
+                        "put the CA that signed GitLab's certificate into gitlab.ca.file instead", ("E02",),
+                        data=data)
     if verdict.trusted and verdict.trusted_by == "system":
         return ctx.ok(f"trusted by the system store (path: {' -> '.join(verdict.path)})", data=data,
                       catalog=("E02",))
@@ -151,11 +167,11 @@ def check_trust(ctx: CheckContext):
             return ctx.warn(detail + "; without gitlab.ca.fingerprint the CA is trusted on first use",
                             "add gitlab.ca.fingerprint so headless runs pin this CA", ("E02",), data=data)
         return ctx.ok(detail, data=data, catalog=("E02", "E03"))
-    trust_faults = [f for f in verdict.faults if f.code in ("self_signed", "unknown_ca", "incomplete_chain",
-                                                           "rejected")]
+    trust_faults = verdict.by_code(*wtls.TRUST_CODES)
     msg = "; ".join(f.message for f in trust_faults) or "the chain is not trusted"
     where = f"system store + {source}" if source else "the system store (no gitlab.ca given)"
-    return ctx.fail(f"not trusted by {where}: {msg}", CA_FIX, ("E02",), data=data)
+    fix = trust_faults[0].fix if trust_faults and trust_faults[0].fix else CA_FIX
+    return ctx.fail(f"not trusted by {where}: {msg}", fix, ("E02",), data=data)
 
 
 def check_name(ctx: CheckContext):
@@ -170,8 +186,8 @@ def check_name(ctx: CheckContext):
                       data=data, catalog=("E04",))
     if verdict.suggestion:
         fix = verdict.suggestion["text"]
-    elif faults[0].code == "cn_only":
-        fix = f"reissue the certificate with subjectAltName DNS:{g.host}"
+    elif faults[0].fix:
+        fix = faults[0].fix
     else:
         fix = (f"reissue the certificate with a SAN for {g.host}, or use a host name it covers "
                f"({', '.join(leaf.sans)}) in gitlab.url; installing CA files does not fix a name mismatch")
@@ -196,6 +212,32 @@ def check_expiry(ctx: CheckContext):
                   catalog=("E04",))
 
 
+def check_jobs(ctx: CheckContext):
+    """git in job pods (default Alpine helper: libcurl + OpenSSL) against the manager's verdict."""
+    _chain_or_fail(ctx)
+    verdict = gitlab_verdict(ctx)
+    jobs = verdict.jobs
+    if jobs is None:
+        raise Skip("no job-pod verdict")
+    manager = bool(verdict.runner and verdict.runner.trusted)
+    data = {"trusted": jobs.trusted, "openssl_error": jobs.text, "manager_trusts": manager}
+    if jobs.trusted and manager:
+        return ctx.ok("git in job pods (OpenSSL, default helper image) trusts GitLab with the same CA file",
+                      data=data, catalog=("E02",))
+    if not manager:
+        see = "tls.gitlab.trust" if not verdict.trusted else "tls.gitlab.name" if not verdict.name_ok \
+            else "tls.gitlab.expiry"
+        if jobs.trusted:
+            return ctx.skip(f"git in job pods would accept this certificate, but the runner manager rejects it "
+                            f"first (see {see})", data=data)
+        return ctx.skip(f"the runner manager rejects the certificate first (see {see}); git in job pods would "
+                        f"too (OpenSSL: {jobs.text})", data=data)
+    f = verdict.jobs_fault
+    assert f is not None
+    return ctx.warn(f"the runner manager trusts GitLab, but {f.message}; jobs would fail at git clone",
+                    f.fix, ("E02", "E05"), data=data)
+
+
 CHECKS = [
     CheckSpec("tls.gitlab.chain", "tls", STEP, "GitLab presents a complete certificate chain", check_chain,
               timeout=6.0, catalog=("E29",)),
@@ -205,4 +247,6 @@ CHECKS = [
               timeout=6.0, catalog=("E04",)),
     CheckSpec("tls.gitlab.expiry", "tls", STEP, "GitLab's certificate is within its validity", check_expiry,
               timeout=6.0, catalog=("E04",), on_timeout=Status.WARN),
+    CheckSpec("tls.gitlab.jobs", "tls", STEP, "Job pods (git in the helper image) trust GitLab", check_jobs,
+              timeout=6.0, catalog=("E02",), on_timeout=Status.WARN),
 ]

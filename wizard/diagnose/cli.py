@@ -6,14 +6,18 @@ talks to the terminal.
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from wizard.diagnose import fixes
-from wizard.diagnose.engine import diagnose, read_log_files
+from wizard.diagnose.engine import NoRelease, diagnose, read_log_files
 from wizard.diagnose.model import Diagnosis
 from wizard.errors import WizardError
 from wizard.results import Status, any_failed, report_json, summarize
+
+log = logging.getLogger("wizard.diagnose")
 
 
 def _print_human(d: Diagnosis, out: Any) -> None:
@@ -41,6 +45,15 @@ def _print_human(d: Diagnosis, out: Any) -> None:
     print(f"{counts['fail']} failed, {counts['warn']} warnings, {counts['pass']} resolved", file=out)
 
 
+def _logged(say: Callable[[str], None] | None) -> Callable[[str], None]:
+    def progress(message: str) -> None:
+        log.info("diagnose: %s", message)
+        if say is not None:
+            say(message)
+
+    return progress
+
+
 def command(args: Any, opts: Any) -> int:
     """``runner-wizard diagnose``; exit 0 (no failed finding), 1 (a finding failed), 2 (bad input)."""
     answers = None
@@ -57,12 +70,20 @@ def command(args: Any, opts: Any) -> int:
 
             try:
                 kube = Kube.connect(opts.kubeconfig, opts.context or (answers.cluster.context if answers else None))
+                kube.version()  # nothing to diagnose without a cluster that answers
             except KubeError as exc:
-                raise WizardError(f"cannot connect to the cluster: {exc}") from exc
+                raise WizardError(f"cannot reach the cluster: {getattr(exc, 'message', exc)}; check the "
+                                  "kubeconfig, the context and the network, then run diagnose again "
+                                  "(saved logs can be analyzed without a cluster: --log FILE)") from exc
         err = sys.stderr
         say = (lambda m: print(f"… {m}", file=err)) if not args.json and sys.stderr.isatty() else None
         diag = diagnose(kube=kube, answers=answers, namespace=args.namespace, release=args.release, logs=texts,
-                        progress=say, cluster=cluster, kubeconfig=opts.kubeconfig, context=opts.context)
+                        progress=_logged(say), cluster=cluster, kubeconfig=opts.kubeconfig, context=opts.context)
+        st = diag.state
+        if st is not None and not st.values_source and st.deployment is None and st.release_ref is None:
+            raise NoRelease(f"release {st.namespace}/{st.release} does not exist (no Helm release secret and no "
+                            f"Deployment {st.fullname}); check --namespace and --release, or list releases with "
+                            "runner-wizard diagnose without them")
         human_out = sys.stderr if args.json else sys.stdout
         printed_initial = applied_any = False
         if args.fix and diag.state is not None and kube is not None:
@@ -82,6 +103,7 @@ def command(args: Any, opts: Any) -> int:
                         ok = True
                     elif interactive:
                         ok = input("apply this fix? [y/N] ").strip().lower() in ("y", "yes")
+                        log.info("asked: apply fix %s? -> %s", getattr(plan, "id", "?"), "yes" if ok else "no")
                     else:
                         print("  (not applied: no terminal to ask; rerun with --yes to apply)", file=human_out)
                         ok = False

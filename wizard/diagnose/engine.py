@@ -98,13 +98,12 @@ def analyze_texts(texts: Sequence[tuple[str, str | None, str]], gitlab_url: str 
 
 
 def read_log_files(paths: Sequence[str]) -> list[tuple[str, str | None, str]]:
+    from wizard.safeio import LOG_LIMIT, read_regular
+
     out = []
     for p in paths:
-        try:
-            text = Path(p).read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise BadInput(f"--log {p}: cannot read: {exc.strerror or exc}") from exc
-        out.append((Path(p).name, None, text))
+        data = read_regular(p, limit=LOG_LIMIT, field="--log", what="saved log")
+        out.append((Path(p).name, None, data.decode("utf-8", errors="replace")))
     return out
 
 

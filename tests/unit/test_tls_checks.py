@@ -1,4 +1,4 @@
-"""tlsinfo and the tls.gitlab.* checks against real TLS servers on loopback with generated certificates."""
+"""wizard.tls and the tls.gitlab.* checks against real TLS servers on loopback with generated certificates."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.support.tlsfactory import (
     make_self_signed,
     refused_port,
 )
-from wizard import tlsinfo
+from wizard import tls as tlsinfo
 from wizard.answers import parse
 from wizard.checks import run_checks
 from wizard.results import Status
@@ -158,13 +158,70 @@ def test_cn_only(ca, tmp_path):
 
 
 def test_leaf_given_as_ca(ca, tmp_path):
+    """A CA-signed server certificate pinned as the CA file: Go trusts it (a pool certificate
+    equal to the leaf), so this warns about renewals instead of failing; git in job pods
+    (OpenSSL with partial chains) trusts it too."""
     leaf = make_leaf(ca, cn="localhost", dns=["localhost"])
     faults = tlsinfo.ca_bundle_faults([leaf.cert], leaf.cert)
-    assert faults and faults[0].code == "leaf_as_ca" and "server's own certificate" in faults[0].message
+    assert faults and faults[0].code == "leaf_as_ca" and faults[0].severity == "warn"
+    assert "server's own certificate" in faults[0].message
     with TLSServer([leaf], leaf.key) as srv:
         res = _tls_results(tmp_path, f"https://localhost:{srv.port}/", leaf.pem)
     trust = res["tls.gitlab.trust"]
-    assert trust.status is Status.FAIL and "CA" in trust.detail
+    assert trust.status is Status.WARN and trust.data["runner"]["trusted"], trust.detail
+    assert "renewal" in trust.detail
+    assert res["tls.gitlab.jobs"].status is Status.PASS
+
+
+def test_self_signed_leaf_as_ca_file_is_trusted_and_renders(tmp_path):
+    """Seed 000: the server's own self-signed certificate in the CA Secret. Go trusts it;
+    check passes and render takes the file (no dead end before apply)."""
+    from wizard.answers import parse as parse_answers
+
+    leaf = make_self_signed("localhost", dns=["localhost"], ips=["127.0.0.1"])
+    with TLSServer([leaf], leaf.key) as srv:
+        res = _tls_results(tmp_path, f"https://localhost:{srv.port}/", leaf.pem)
+    assert res["tls.gitlab.trust"].status is Status.PASS, res["tls.gitlab.trust"].detail
+    assert res["tls.gitlab.jobs"].status is Status.PASS
+    a = parse_answers({"version": 1, "gitlab": {"url": "https://localhost/", "token": "env:X",
+                                                "ca": {"file": "ca.pem"}}}, base_dir=tmp_path)
+    assert tlsinfo.load_ca_pem(a, fetch=False) == leaf.pem.decode()
+
+
+def test_job_pods_disagree_on_any_eku(ca, tmp_path):
+    """anyExtendedKeyUsage: Go (manager) accepts, OpenSSL (git in job pods) does not."""
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from tests.support.tlsfactory import make_cert
+
+    leaf = make_cert("localhost", issuer=ca, dns=["localhost"], eku=[ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE])
+    with TLSServer([leaf], leaf.key) as srv:
+        res = _tls_results(tmp_path, f"https://localhost:{srv.port}/", ca.pem)
+    assert res["tls.gitlab.trust"].status is Status.PASS
+    jobs = res["tls.gitlab.jobs"]
+    assert jobs.status is Status.WARN and "serverAuth" in jobs.fix
+    assert "unsupported certificate purpose" in jobs.detail
+
+
+def test_manager_first_when_both_reject(tmp_path):
+    leaf = make_self_signed("localhost", dns=["localhost"])
+    with TLSServer([leaf], leaf.key) as srv:
+        res = _tls_results(tmp_path, f"https://localhost:{srv.port}/")
+    assert res["tls.gitlab.jobs"].status is Status.SKIP
+    assert "tls.gitlab.trust" in res["tls.gitlab.jobs"].detail
+
+
+def test_regenerated_ca_is_named(ca, tmp_path):
+    """Same name, new key: the reason is a wrong CA, with Go's text, not an incomplete chain."""
+    new = make_ca("Wizard Test Root")
+    leaf = make_leaf(new, cn="localhost", dns=["localhost"])
+    with TLSServer([leaf], leaf.key) as srv:
+        res = _tls_results(tmp_path, f"https://localhost:{srv.port}/", ca.pem)
+    trust = res["tls.gitlab.trust"]
+    assert trust.status is Status.FAIL
+    assert "re-generated" in trust.detail and "x509: certificate signed by unknown authority" in trust.detail
+    assert "replace the old" in trust.fix
+    assert res["tls.gitlab.chain"].status is Status.PASS
 
 
 def test_fetched_ca_with_fingerprint(ca, tmp_path):
@@ -211,3 +268,77 @@ def test_check_reports_unreachable_gitlab(tmp_path):
 def test_fingerprint_format(ca):
     assert tlsinfo.fingerprint(ca.cert) == ca.fingerprint_sha256
     assert tlsinfo.normalize_fingerprint(ca.fingerprint_sha256.lower()[7:]) == ca.fingerprint_sha256
+
+
+def test_gitlab_api_trusts_what_the_runner_trusts(ca):
+    """The API client (token checks, create_runner) judges TLS as the runner does: a pinned
+    CA-signed server certificate works (OpenSSL without partial chains would refuse it), and an
+    untrusted chain is refused with Go's reason before any request, token included, is sent."""
+    from tests.support.fake_gitlab import FakeGitLab
+    from wizard.gitlab_api import GitLabAPI, GitLabError
+
+    leaf = make_leaf(ca, cn="localhost", dns=["localhost"], ips=["127.0.0.1"])
+    with FakeGitLab(tls=([leaf], leaf.key)) as gl:
+        api = GitLabAPI(gl.url, ca_pem=leaf.pem.decode(), timeout=5)
+        try:
+            with pytest.raises(GitLabError) as e:
+                api.version("glpat-nope")
+            assert e.value.status == 401  # the request went through: TLS was accepted
+        finally:
+            api.close()
+        gl.clear_requests()
+        other = make_ca("Somebody Else")
+        api = GitLabAPI(gl.url, ca_pem=other.pem.decode(), timeout=5)
+        try:
+            with pytest.raises(GitLabError) as e:
+                api.version("glpat-secret")
+            assert e.value.kind == "tls" and "x509: certificate signed by unknown authority" in e.value.message
+        finally:
+            api.close()
+        assert gl.requests == []
+
+
+def test_pem_loading_follows_go(ca):
+    """load_pem_certificates takes what Go's AppendCertsFromPEM takes: CERTIFICATE blocks without
+    headers, skipping blocks that do not parse; parse_ca_bundle says why a user's file is unusable."""
+    import base64
+    import textwrap
+
+    other = make_ca("Other")
+    bad = b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"
+    key = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+    mixed = b"text before\n" + ca.pem + bad + key + other.pem
+    assert tlsinfo.load_pem_certificates(mixed) == [ca.cert, other.cert]
+    assert tlsinfo.load_pem_certificates(b"") == [] and tlsinfo.load_pem_certificates(key) == []
+    with pytest.raises(ValueError, match="does not parse"):
+        tlsinfo.parse_ca_bundle(mixed)
+    with pytest.raises(ValueError, match="private key"):
+        tlsinfo.parse_ca_bundle(key)
+    with pytest.raises(ValueError, match="no PEM certificate"):
+        tlsinfo.parse_ca_bundle(b"hello")
+    trusted = ca.der + bytes.fromhex("300a0c0874727573746564")  # OpenSSL's trust settings after the cert
+    body = "\n".join(textwrap.wrap(base64.b64encode(trusted).decode(), 64))
+    text = f"-----BEGIN TRUSTED CERTIFICATE-----\n{body}\n-----END TRUSTED CERTIFICATE-----\n"
+    assert tlsinfo.load_pem_certificates(text) == []  # Go ignores it ...
+    assert tlsinfo.parse_ca_bundle(text) == [ca.cert]  # ... so the bundle written for the runner converts it
+
+
+@pytest.mark.parametrize("pattern,host,want", [
+    ("gitlab.corp.test", "GITLAB.corp.test", True),
+    ("*.corp.test", "gitlab.corp.test", True),
+    ("*.corp.test", "a.b.corp.test", False),
+    ("*.corp.test", "corp.test", False),
+    ("*.test", "gitlab.corp.test", False),
+    ("git*.corp.test", "gitlab.corp.test", False),
+    ("gitlab.corp.test.", "gitlab.corp.test", False),
+    ("gitlab.corp.test", "gitlab.corp.test.", True),
+])
+def test_dns_names_match_as_go_does(pattern, host, want):
+    assert tlsinfo.dns_name_matches(pattern, host) is want
+
+
+def test_ip_and_fingerprint_helpers():
+    assert tlsinfo.is_ip("10.0.0.5") and tlsinfo.is_ip("[::1]") and not tlsinfo.is_ip("gitlab.test")
+    fp = "SHA256:" + ":".join(["AB"] * 32)
+    assert tlsinfo.normalize_fingerprint(fp.lower().replace(":", "")[6:]) == fp
+    assert tlsinfo.fingerprint_error(fp) is None and "not a SHA-256" in tlsinfo.fingerprint_error("AB:CD")

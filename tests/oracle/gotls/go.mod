@@ -1,0 +1,3 @@
+module runnerwizard/gotls
+
+go 1.20
