@@ -259,7 +259,7 @@ def _verify_after(kube: Kube, t: Target) -> bool | None:
 def upgrade_command(args: Any, opts: Any) -> int:
     """``runner-wizard upgrade --answers FILE [--to VERSION]``: 0 upgraded and verified (or nothing to do, or
     dry run), 1 not verified / failed (rolled back or not), 2 bad input."""
-    from wizard.ca import load_ca_pem
+    from wizard.tls import load_ca_pem
     from wizard.render import render
 
     t = target_from_args(args, opts)

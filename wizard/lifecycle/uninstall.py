@@ -259,7 +259,7 @@ def _runner_plan(kube: Kube, t: Target, rev: Revision | None, keep: bool) -> Run
 
 def _ca_pem(kube: Kube, t: Target, values: dict[str, Any]) -> str | None:
     if t.answers is not None:
-        from wizard.ca import load_ca_pem
+        from wizard.tls import load_ca_pem
 
         try:
             return load_ca_pem(t.answers, fetch=False)
