@@ -46,6 +46,12 @@ def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     g.add_argument("--version", action="version", version=f"runner-wizard {__version__}")
 
 
+def _ignore_option(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--ignore", metavar="ID[,ID...]", action="append", default=[],
+                    help="do not let these checks' failures or warnings stop apply (check ids, globs like "
+                         "'rbac.*', or 'all'); they are listed as ignored in the summary and the JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="runner-wizard",
@@ -81,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--answers", metavar="FILE", required=True)
     sp.add_argument("--json", action="store_true",
                     help="print one JSON document (a result per check: id, status, detail, fix) for scripts")
+    _ignore_option(sp)
 
     sp = cmd("apply", "render, check, then apply to the cluster and install the Helm release")
     sp.add_argument("--answers", metavar="FILE", required=True)
@@ -89,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", metavar="DIR", help="where to write the rendered files (default: a temp dir)")
     sp.add_argument("--force-conflicts", action="store_true",
                     help="take over fields owned by another field manager")
+    _ignore_option(sp)
 
     sp = cmd("diagnose", "diagnose an existing install; optionally fix it")
     sp.add_argument("--answers", metavar="FILE")
