@@ -184,7 +184,10 @@ def gitlab_url(value: str) -> str | None:
 def http_url(value: str) -> str | None:
     if any(c.isspace() for c in value or "") or not (value or "").isprintable():
         return "the URL contains spaces, line breaks or control characters"
-    parts = urlsplit(value or "")
+    try:
+        parts = urlsplit(value or "")
+    except ValueError:  # an unbalanced [ or ] in the host part
+        return f'"{value}" is not a URL (a "[" or "]" without its pair)'
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f'"{value}" is not an http(s) URL'
     try:

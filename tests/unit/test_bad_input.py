@@ -642,7 +642,8 @@ def test_list_sizes_are_bounded(tmp_path):
 @pytest.mark.parametrize("url", ["https://[/", "https://gitlab]/", "https://[::1/"])
 def test_unbalanced_brackets_in_the_gitlab_url_are_bad_input(url):
     """urlsplit raises on these (found by test_fuzz_bytes); the validator says what is wrong instead."""
-    from wizard.validate import gitlab_url
+    from wizard.validate import gitlab_url, http_url
 
-    msg = gitlab_url(url)
-    assert msg and "without its pair" in msg
+    for check in (gitlab_url, http_url):
+        msg = check(url)
+        assert msg and "without its pair" in msg
