@@ -65,9 +65,11 @@ class WizardApp(App["Answers | None"]):
         self.current_step: str | None = None
 
     def on_mount(self) -> None:
-        self._drive()
         if self.recover:
-            self.call_after_refresh(self.action_recover)
+            # recovery first, the steps only once it is left: no step screen flashes up before it
+            self.action_recover(then=self._drive)
+        else:
+            self._drive()
 
     @work(group="driver", exit_on_error=True)
     async def _drive(self) -> None:
@@ -120,14 +122,16 @@ class WizardApp(App["Answers | None"]):
 
     # ------------------------------------------------------------------ recovery hook
 
-    def action_recover(self) -> None:
-        """Open guided recovery (``screens/recover.py``) when it is installed."""
+    def action_recover(self, then: Any = None) -> None:
+        """Open guided recovery (``screens/recover.py``) when it is installed; ``then`` runs after it."""
         try:
             module = importlib.import_module("screens.recover")
         except ImportError:
             self.notify("Recovery mode is not available yet in this version; use "
                         "runner-wizard diagnose from a shell.", title="Recovery", severity="warning",
                         timeout=8)
+            if then is not None:
+                then()
             return
         try:
             answers = self.state.answers()
@@ -136,7 +140,8 @@ class WizardApp(App["Answers | None"]):
         self.push_screen(module.RecoverScreen(kubeconfig=self.state.kubeconfig,
                                               context=st.get_value(self.state.raw, "cluster.context")
                                               or self.state.context,
-                                              answers=answers, services=self.services.recover))
+                                              answers=answers, services=self.services.recover),
+                         callback=(lambda _result: then()) if then is not None else None)
 
 
 def make_app(answers: Answers | None = None, *, kubeconfig: str | None = None, context: str | None = None,

@@ -1,11 +1,13 @@
-"""Small modal dialogs: yes/no, and quitting with unsaved work."""
+"""Small modal dialogs: yes/no, help, and quitting with unsaved work.
+
+Every dialog opens with a button focused, so Enter answers it."""
 
 from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -81,3 +83,36 @@ class ConfirmQuitDialog(ModalScreen[str]):
     @on(Button.Pressed, "#stay")
     def action_stay(self) -> None:
         self.dismiss("stay")
+
+
+class HelpDialog(ModalScreen[None]):
+    """F1: the current step's help and the keys that work everywhere."""
+
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("f1", "close", "Close", show=False)]
+
+    KEYS = ("Tab / Shift+Tab  move between fields\n"
+            "F5               run this step's checks again\n"
+            "Ctrl+N / Ctrl+B  next / back\n"
+            "Ctrl+Q           quit (asks when answers are unsaved)\n"
+            "Esc              close a dialog")
+
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self.title_text = title
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog help-dialog"):
+            yield Static(f"Help: {self.title_text}", classes="dialog-title")
+            with VerticalScroll(classes="help-body"):
+                yield Static(self.text, classes="dialog-text", markup=False)
+                yield Static(self.KEYS, classes="dialog-keys", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close", id="close", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#close", Button).focus()
+
+    @on(Button.Pressed, "#close")
+    def action_close(self) -> None:
+        self.dismiss(None)

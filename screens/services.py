@@ -115,6 +115,10 @@ class WizardState:
     """Changed since the last save."""
     saved_to: Path | None = None
     visited: set[str] = field(default_factory=set)
+    accepted: set[str] = field(default_factory=set)
+    """Ids of failed checks the user chose to continue past ("Continue anyway"); apply ignores them."""
+    dry_run: bool = False
+    """The apply step's Dry run box (kept when the user goes Back and returns)."""
 
     @property
     def base_dir(self) -> Path:

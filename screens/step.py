@@ -43,7 +43,7 @@ class Nav:
 
 
 class CheckResultArrived(Message):
-    """One live-check result, posted from the check worker."""
+    """One live-check result, posted from the check worker (``run``: the checklist generation)."""
 
     def __init__(self, run: int, result: Result) -> None:
         super().__init__()
@@ -87,11 +87,13 @@ class StepScreen(Screen[Nav]):
     """A wizard step: form on the left, help and live checks on the right."""
 
     STEP_ID: ClassVar[str] = ""
+    EXTRA_CHECK_IDS: ClassVar[tuple[str, ...]] = ()
+    """Checks of other steps that this step shows too (by id)."""
     BINDINGS = [
         Binding("ctrl+n", "next", "Next"),
         Binding("ctrl+b", "back", "Back"),
         Binding("f5", "check", "Check"),
-        Binding("f1", "toggle_help", "Help"),
+        Binding("f1", "help", "Help"),
     ]
 
     def __init__(self, state: WizardState, services: Services) -> None:
@@ -100,6 +102,7 @@ class StepScreen(Screen[Nav]):
         self.services = services
         self.step = st.step(self.STEP_ID)
         self._run = 0
+        self._shown_errors: set[str] = set()
         self.last_results: list[Result] | None = None
 
     # ------------------------------------------------------------------ layout
@@ -156,19 +159,43 @@ class StepScreen(Screen[Nav]):
 
     def on_mount(self) -> None:
         self.state.visited.add(self.STEP_ID)
-        rows = self.query(FieldRow)
-        for row in rows:
+        self.focus_first()
+
+    def focus_first(self) -> None:
+        """Focus the first visible field, else the first focusable widget of the form, else Next."""
+        for row in self.query(FieldRow):
             if row.display:
                 controls = row.query("#control")
-                if controls:
+                if controls and controls.first().focusable:
                     controls.first().focus()
+                    return
                 break
+        form = self.query_one("#form")
+        for widget in form.query("*"):
+            if widget.focusable and widget.display and not isinstance(widget, VerticalScroll):
+                widget.focus()
+                return
+        nxt = self.query_one("#next", Button)
+        if not nxt.disabled:
+            nxt.focus()
+
+    def on_descendant_focus(self, event: Any) -> None:
+        """Keep the focused field in view (the form scrolls to it)."""
+        widget = event.widget
+        if widget is not None and self.query_one("#form") in widget.ancestors:
+            self.call_after_refresh(self._scroll_to, widget)
+
+    def _scroll_to(self, widget: Widget) -> None:
+        if widget.is_attached:
+            row = next((a for a in widget.ancestors if isinstance(a, FieldRow)), None)
+            self.query_one("#form", VerticalScroll).scroll_to_widget(row or widget, animate=False)
 
     # ------------------------------------------------------------------ state
 
-    def commit_row(self, row: FieldRow) -> None:
-        """Copy one row's value into the shared state."""
+    def commit_row(self, row: FieldRow) -> bool:
+        """Copy one row's value into the shared state. True when the answers changed."""
         f = row.field
+        drafts_before = dict(self.state.drafts)
         if f.kind in ("secret-ref", "secret-value"):
             value = self._secret_value(row)
         else:
@@ -177,6 +204,8 @@ class StepScreen(Screen[Nav]):
         if before != value:
             st.set_field(self.state.raw, f, value)
             self.state.changed()
+            return True
+        return drafts_before != self.state.drafts
 
     def _secret_value(self, row: FieldRow) -> str | None:
         text = row.secret_text or ""
@@ -195,7 +224,9 @@ class StepScreen(Screen[Nav]):
         row.show_draft_choice(True)
         return st.secret_reference(path, row.secret_how)
 
-    def commit_records(self, editor: RecordsEditor) -> None:
+    def commit_records(self, editor: RecordsEditor) -> bool:
+        """Copy a records editor into the shared state. True when the answers changed."""
+        drafts_before = dict(self.state.drafts)
         records = editor.read()
         for row in editor.query(FieldRow):
             if row.field.kind in ("secret-ref", "secret-value"):
@@ -211,13 +242,26 @@ class StepScreen(Screen[Nav]):
         if st.get_value(self.state.raw, editor.field.path) != records:
             st.set_value(self.state.raw, editor.field.path, records)
             self.state.changed()
+            return True
+        return drafts_before != self.state.drafts
 
-    def commit_all(self) -> None:
+    def commit_all(self) -> bool:
+        changed = False
         for editor in self.query(RecordsEditor):
-            self.commit_records(editor)
+            changed = self.commit_records(editor) or changed
         for row in self.query(FieldRow):
             if row.path == row.field.path:
-                self.commit_row(row)
+                changed = self.commit_row(row) or changed
+        if changed:
+            self.answers_changed()
+        return changed
+
+    def answers_changed(self) -> None:
+        """The answers of this step changed: earlier check results no longer apply."""
+        checklists = self.query(Checklist)
+        if checklists:
+            checklists.first().mark_stale()
+        self.refresh_status()
 
     def refresh_visibility(self) -> None:
         for row in self.query(FieldRow):
@@ -227,17 +271,24 @@ class StepScreen(Screen[Nav]):
     @on(FieldRow.Edited)
     def _field_edited(self, event: FieldRow.Edited) -> None:
         row = event.row
+        if not row.is_attached:
+            return
         if row.path == row.field.path:
-            self.commit_row(row)
+            changed = self.commit_row(row)
         else:
-            editor = row.query_ancestor(RecordsEditor)
-            self.commit_records(editor)
+            editors = [a for a in row.ancestors if isinstance(a, RecordsEditor)]
+            if not editors:
+                return
+            changed = self.commit_records(editors[0])
         self.refresh_visibility()
+        if changed:
+            self.answers_changed()
         self.field_changed(row)
 
     @on(RecordsEditor.Changed)
     def _records_changed(self, event: RecordsEditor.Changed) -> None:
-        self.commit_records(event.editor)
+        if self.commit_records(event.editor):
+            self.answers_changed()
         self.field_changed(None)
 
     def field_changed(self, row: FieldRow | None) -> None:
@@ -258,14 +309,22 @@ class StepScreen(Screen[Nav]):
             self.show_errors(errors)
         return errors
 
+    def refresh_status(self) -> None:
+        """Re-judge the problems already pointed out; fixed ones disappear (new ones wait for Next)."""
+        if not self._shown_errors:
+            return
+        errors = self.validate(show=False)
+        self.show_errors({p: m for p, m in errors.items() if p in self._shown_errors})
+
     def show_errors(self, errors: dict[str, str]) -> None:
+        self._shown_errors = set(errors)
         unplaced: list[str] = []
         rows = {row.path: row for row in self.query(FieldRow)}
         for path, row in rows.items():
             row.show_error(errors.get(path))
         for path, msg in errors.items():
             if path not in rows or not rows[path].display:
-                unplaced.append(f"{path}: {msg}")
+                unplaced.append(f"{field_label(path)}: {msg}")
         status = self.query_one("#status", Static)
         if errors:
             n = len(errors)
@@ -294,23 +353,26 @@ class StepScreen(Screen[Nav]):
                 where = st.step_of(first.path) or "an earlier step"
                 checklist.show_idle(f"Checks wait for {where}: {first}")
             return
-        self._run += 1
-        checklist.start(self.step.title.lower())
-        self._check_worker(answers, self._run, list(self.step.checks))
+        self._run = checklist.start(self.step.title.lower())
+        self._check_worker(answers, self._run, list(self.step.checks), list(self.EXTRA_CHECK_IDS))
 
     @work(thread=True, exclusive=True, group="checks", exit_on_error=False)
-    def _check_worker(self, answers: Any, run: int, check_steps: list[str]) -> None:
+    def _check_worker(self, answers: Any, run: int, check_steps: list[str], extra_ids: list[str]) -> None:
         worker = get_current_worker()
 
         def on_result(result: Result) -> None:
             if not worker.is_cancelled:
                 self.post_message(CheckResultArrived(run, result))
 
+        context = st.get_value(self.state.raw, "cluster.context") or self.state.context
         try:
-            results = self.services.run_checks(
-                answers, kubeconfig=self.state.kubeconfig,
-                context=st.get_value(self.state.raw, "cluster.context") or self.state.context,
-                steps=check_steps, on_result=on_result)
+            results = list(self.services.run_checks(
+                answers, kubeconfig=self.state.kubeconfig, context=context,
+                steps=check_steps, on_result=on_result))
+            if extra_ids and not worker.is_cancelled:
+                results += list(self.services.run_checks(
+                    answers, kubeconfig=self.state.kubeconfig, context=context,
+                    steps=None, ids=extra_ids, on_result=on_result))
         except Exception as exc:  # a broken check must not take the screen down
             results = [Result("wizard.checks", "wizard", Status.FAIL, "The checks could not run",
                               detail=f"{type(exc).__name__}: {exc}",
@@ -320,14 +382,13 @@ class StepScreen(Screen[Nav]):
 
     @on(CheckResultArrived)
     def _check_result(self, message: CheckResultArrived) -> None:
-        if message.run == self._run:
-            self.query_one(Checklist).add_result(message.result)
+        self.query_one(Checklist).add_result(message.result, message.run)
 
     @on(ChecksFinished)
     def _checks_finished(self, message: ChecksFinished) -> None:
-        if message.run == self._run:
+        if self.query_one(Checklist).finish(message.results, message.run):
             self.last_results = message.results
-            self.query_one(Checklist).finish(message.results)
+            self.state.accepted.difference_update(r.id for r in message.results if r.status is not Status.FAIL)
             self.checks_finished(message.results)
 
     def checks_finished(self, results: list[Result]) -> None:
@@ -343,15 +404,22 @@ class StepScreen(Screen[Nav]):
         if self.step.checks:
             self.run_checks()
 
-    def action_toggle_help(self) -> None:
-        help_box = self.query_one("#help")
-        help_box.display = not help_box.display
+    def action_help(self) -> None:
+        """F1: a help window for this step (the side panel stays as it is)."""
+        from .dialogs import HelpDialog
+
+        if not isinstance(self.app.screen, HelpDialog):
+            self.app.push_screen(HelpDialog(self.step.title, self.help_text()))
 
     def action_back(self) -> None:
+        if not self.is_current or self.query_one("#back", Button).disabled:
+            return
         self.commit_all()
         self.dismiss(Nav("back"))
 
     def action_next(self) -> None:
+        if not self.is_current:
+            return
         self.commit_all()
         errors = self.validate()
         if errors:
@@ -365,7 +433,8 @@ class StepScreen(Screen[Nav]):
         failed = self.query_one(Checklist).failed
         if failed:
             def answer(go_on: bool | None) -> None:
-                if go_on:
+                if go_on and self.is_current:
+                    self.state.accepted.update(r.id for r in failed)
                     self.dismiss(Nav("next"))
             n = len(failed)
             self.app.push_screen(YesNoDialog(
@@ -389,3 +458,23 @@ class StepScreen(Screen[Nav]):
 
     def row(self, path: str) -> FieldRow:
         return self.query_one(f"#{widget_id(path)}", FieldRow)
+
+
+def field_label(path: str) -> str:
+    """The label a user sees for an answers path (``gitlab.ca.file`` -> ``CA file (PEM)``)."""
+    import re as _re
+
+    try:
+        return st.find_field(path).label
+    except Exception:
+        pass
+    m = _re.match(r"^([^\[]+)\[(\d+)\]\.?(.*)$", path)
+    if m:
+        try:
+            records = st.find_field(m.group(1))
+            item = next((f for f in records.item_fields if f.path == m.group(3)), None)
+            noun = records.label.rstrip("s")
+            return f"{noun} {int(m.group(2)) + 1}" + (f": {item.label}" if item else "")
+        except Exception:
+            pass
+    return path

@@ -62,6 +62,7 @@ class FakeServices:
         if not block:
             self.gate.set()
         self.applied: list[str] = []
+        self.analyzed: list = []
 
     def find_releases(self) -> list[ReleaseRef]:
         return [ReleaseRef("ci-system", "gitlab-runner", "gitlab-runner", 3, "gitlab-runner-0.86.0", "deployed")]
@@ -71,7 +72,8 @@ class FakeServices:
         self.gate.wait(timeout=3)
         return Diagnosis(sample_findings(), sources=["pod/gitlab-runner-7d9f/gitlab-runner", "events ci-jobs"])
 
-    def analyze_log(self, text: str) -> Diagnosis:
+    def analyze_log(self, text: str, live=None) -> Diagnosis:
+        self.analyzed.append(live)
         return diagnose(logs=[("pasted log", None, text)], cluster=False)
 
     def plan_fix(self, diagnosis, finding):
