@@ -32,7 +32,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -152,14 +152,16 @@ def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bo
           force_conflicts: bool = False, out_dir: str | os.PathLike[str] | None = None,
           reporter: Reporter | None = None, fail_after_writes: int | None = None,
           confirm: Confirm | None = None, kubeconfig: str | None = None,
-          checks: list[Result] | bool | None = None, gitlab: GitLabAPI | None = None) -> ApplyReport:
+          checks: list[Result] | bool | None = None, gitlab: GitLabAPI | None = None,
+          ignore: Collection[str] = ()) -> ApplyReport:
     """Apply the answers to the cluster. Safe to call from a worker thread.
 
     ``reporter`` receives :class:`~wizard.progress.Event` objects. ``confirm(question, default)``
     answers questions (accept warnings, re-register a stale runner); without it, and without
     ``assume_yes``, every question takes its default (warnings accepted, re-registration declined).
     ``checks``: ``None`` runs the live checks, a list uses results already obtained, ``False``
-    skips them. ``kubeconfig`` is passed to the checks and to helm. Raises :class:`InjectedFault`
+    skips them. ``ignore``: ids of failed checks the user accepted (reported as warnings, not
+    stopping the run). ``kubeconfig`` is passed to the checks and to helm. Raises :class:`InjectedFault`
     (fault injection) and :class:`~wizard.errors.BadInput`; every other problem ends in the report.
     """
     t0 = time.monotonic()
@@ -179,7 +181,8 @@ def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bo
     writes = _Writes(report, fail_after_writes, emit)
     try:
         _run(answers, kube, report, emit=emit, ask=ask, writes=writes, dry_run=dry_run,
-             force=force_conflicts, out_dir=out_dir, kubeconfig=kubeconfig, checks=checks, gitlab=gitlab)
+             force=force_conflicts, out_dir=out_dir, kubeconfig=kubeconfig, checks=checks, gitlab=gitlab,
+             ignore=frozenset(ignore))
     except InjectedFault:
         raise
     except KubeError as exc:
@@ -208,7 +211,8 @@ def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bo
 def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., None],
          ask: Callable[[str, bool], bool], writes: _Writes, dry_run: bool, force: bool,
          out_dir: str | os.PathLike[str] | None, kubeconfig: str | None,
-         checks: list[Result] | bool | None, gitlab: GitLabAPI | None) -> None:
+         checks: list[Result] | bool | None, gitlab: GitLabAPI | None,
+         ignore: frozenset[str] = frozenset()) -> None:
     from . import helm as _helm
     from . import tokens as _tokens
     from . import verify as _verify
@@ -247,8 +251,11 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
         emit("check", START, "running the live checks")
         results = _default_checks(a, kubeconfig, kube.context)
     report.checks = list(results)
-    fails = [r for r in results if r.status is Status.FAIL]
+    fails = [r for r in results if r.status is Status.FAIL and r.id not in ignore]
     warns = [r for r in results if r.status is Status.WARN]
+    for r in results:
+        if r.status is Status.FAIL and r.id in ignore:
+            emit("check", WARN, f"accepted failure: {r.title}: {r.detail}".rstrip(": "), r.fix, id=r.id)
     for r in warns:
         emit("check", WARN, f"{r.title}: {r.detail}".rstrip(": "), r.fix, id=r.id)
     for r in fails:
@@ -260,7 +267,9 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
                             "Run `runner-wizard check --answers FILE` for details")
         return
     if results:
-        emit("check", OK, f"{len(results)} checks: {len(warns)} warning(s), no failure")
+        accepted = sum(1 for r in results if r.status is Status.FAIL and r.id in ignore)
+        emit("check", OK, f"{len(results)} checks: {len(warns)} warning(s), "
+                          + (f"{accepted} accepted failure(s)" if accepted else "no failure"))
     if warns and not ask(f"{len(warns)} check(s) gave a warning. Continue anyway?", True):
         report.stopped = "declined"
         emit("check", FAIL, "stopped: warnings not accepted; nothing was changed")
