@@ -64,7 +64,14 @@ class WizardApp(App["Answers | None"]):
         self.recover = recover
         self.current_step: str | None = None
 
+    NARROW = 100
+    """Below this many columns the layout tightens (class ``-narrow``; 80x24 is supported)."""
+
+    def on_resize(self, event: Any) -> None:
+        self.set_class(event.size.width < self.NARROW, "-narrow")
+
     def on_mount(self) -> None:
+        self.set_class(self.size.width < self.NARROW, "-narrow")
         if self.recover:
             # recovery first, the steps only once it is left: no step screen flashes up before it
             self.action_recover(then=self._drive)

@@ -64,23 +64,30 @@ SHORT_TITLES = {"cluster": "Cluster", "gitlab": "GitLab", "token": "Token", "nam
 
 
 class StepBar(Static):
-    """The row of step names with the current one highlighted."""
+    """The row of step names with the current one highlighted. When the names do not fit
+    (80 columns), the other steps shrink to their numbers; all nine stay visible."""
 
     def __init__(self, current: str) -> None:
         super().__init__(id="stepbar")
         self.current = current
 
-    def on_mount(self) -> None:
-        text = Text()
-        for i, s in enumerate(st.STEPS, 1):
-            current = s.id == self.current
-            text.append(f" {i} {SHORT_TITLES.get(s.id, s.title)} ",
-                        style="bold reverse" if current else ("" if i < self._index + 1 else "dim"))
-        self.update(text)
+    def render(self) -> Text:
+        width = self.content_size.width or 100
+        for short in (False, True):
+            text = self._text(short)
+            if text.cell_len <= width:
+                break
+        return text
 
-    @property
-    def _index(self) -> int:
-        return st.STEP_IDS.index(self.current)
+    def _text(self, short: bool) -> Text:
+        text = Text()
+        me = st.STEP_IDS.index(self.current)
+        for i, s in enumerate(st.STEPS):
+            current = s.id == self.current
+            name = SHORT_TITLES.get(s.id, s.title)
+            label = f" {i + 1} {name} " if current or not short else f" {i + 1} "
+            text.append(label, style="bold reverse" if current else ("" if i < me else "dim"))
+        return text
 
 
 class StepScreen(Screen[Nav]):
@@ -114,12 +121,7 @@ class StepScreen(Screen[Nav]):
                 yield Static(self.step.title, classes="step-title")
                 yield from self.compose_form()
             with Vertical(id="side"):
-                help_box = Static(self.help_text(), id="help")
-                help_box.border_title = "Why this matters"
-                yield help_box
-                checklist = Checklist(id="checklist")
-                checklist.display = bool(self.step.checks)
-                yield checklist
+                yield from self.compose_side()
         with Horizontal(id="nav"):
             yield Button("◀ Back", id="back", disabled=self.STEP_ID == st.STEP_IDS[0])
             yield Static("", id="status")
@@ -127,6 +129,15 @@ class StepScreen(Screen[Nav]):
                 yield Button("Check", id="check")
             yield Button(self.next_label(), id="next", variant="primary")
         yield Footer()
+
+    def compose_side(self) -> ComposeResult:
+        """The side panel: why the step matters, and its live checks."""
+        help_box = Static(self.help_text(), id="help")
+        help_box.border_title = "Why this matters"
+        yield help_box
+        checklist = Checklist(id="checklist")
+        checklist.display = bool(self.step.checks)
+        yield checklist
 
     def next_label(self) -> str:
         return "Next ▶"

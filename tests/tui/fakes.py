@@ -146,10 +146,12 @@ class FakeWorld:
 
         return Rendered()
 
-    def apply(self, answers: Any, *, kubeconfig: Any, context: Any, dry_run: bool, reporter: Any) -> Any:
+    def apply(self, answers: Any, *, kubeconfig: Any, context: Any, dry_run: bool, reporter: Any,
+              ignore: Any = ()) -> Any:
         from wizard.progress import Event
 
         self.calls.append(("apply", dry_run))
+        self.calls.append(("apply.ignore", tuple(ignore)))
         script = [("render", "ok", "rendered 3 files"), ("check", "ok", "12 checks passed"),
                   ("plan", "ok", "4 objects to create"), ("apply", "changed", "created Namespace ci-jobs")]
         if self.apply_ok:
