@@ -46,6 +46,17 @@ class TlsInspected(Message):
         self.kind = kind
 
 
+def fingerprint_lines(fp: str, per_line: int = 8) -> list[str]:
+    """A fingerprint cut at byte boundaries (``per_line`` bytes a line), never inside a byte."""
+    prefix, sep, hexes = fp.partition(":") if fp.upper().startswith("SHA") else ("", "", fp)
+    parts = hexes.split(":")
+    lines = [":".join(parts[i:i + per_line]) for i in range(0, len(parts), per_line)]
+    lines = [line + (":" if i < len(lines) - 1 else "") for i, line in enumerate(lines)]
+    if prefix and lines:
+        lines[0] = f"{prefix}{sep}{lines[0]}"
+    return lines or [fp]
+
+
 def _cert_text(title: str, c: CertInfo) -> Text:
     t = Text()
     t.append(f"{title}\n", style="bold")
@@ -59,8 +70,9 @@ def _cert_text(title: str, c: CertInfo) -> Text:
                  + "\n")
     t.append("  Valid        ", style="dim")
     t.append(f"{c.not_before:%Y-%m-%d} to {c.not_after:%Y-%m-%d}\n")
-    t.append("  SHA-256      ", style="dim")
-    t.append(f"{c.fingerprint}\n")
+    t.append("  Fingerprint\n", style="dim")
+    for line in fingerprint_lines(c.fingerprint):
+        t.append(f"    {line}\n")
     return t
 
 
@@ -151,7 +163,7 @@ class GitLabUrlScreen(StepScreen):
         for i, info in enumerate(v.chain):
             title = "Server certificate" if i == 0 else ("Root CA" if info.self_signed else "Intermediate CA")
             t.append_text(_cert_text(title, info))
-        if len(v.chain) == 1 and not v.chain[0].is_ca:
+        if len(v.chain) == 1 and not v.chain[0].is_ca and not v.trusted:
             t.append("The server sent only its own certificate; to trust it, load the CA (PEM) "
                      "that signed it.\n", style="dim")
         cert.update(t)
@@ -181,8 +193,9 @@ class GitLabUrlScreen(StepScreen):
             self._reload_fields()
             self.run_checks()
 
+        fp = "\n".join(f"  {line}" for line in fingerprint_lines(root.fingerprint, 16))
         self.app.push_screen(YesNoDialog(
-            f"Trust the CA\n  {root.subject}\nwith SHA-256 fingerprint\n  {root.fingerprint}\n\n"
+            f"Trust the CA\n  {root.subject}\nwith SHA-256 fingerprint\n{fp}\n\n"
             "Compare it with the fingerprint your GitLab admin or CA publishes. The runner will "
             "trust certificates this CA signs, for GitLab only.",
             yes="Trust it", no="Cancel", title="Trust GitLab's CA"), done)
@@ -192,7 +205,8 @@ class GitLabUrlScreen(StepScreen):
         self.state.raw["_ca_mode"] = "file"
         self.state.changed()
         self._reload_fields()
-        self.row("gitlab.ca.file").query_one("#control").focus()
+        # the row was hidden until now: focus (and scroll to) it once it has a place on screen
+        self.call_after_refresh(self.row("gitlab.ca.file").query_one("#control").focus)
 
     def _reload_fields(self) -> None:
         """Show values changed behind the widgets' back (trust buttons)."""

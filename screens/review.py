@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, ScrollableContainer, Vertical
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.worker import get_current_worker
@@ -18,7 +18,7 @@ from textual.worker import get_current_worker
 from wizard import steps as st
 from wizard.errors import BadInput
 
-from .step import Nav, StepScreen
+from .step import Nav, StepScreen, field_label
 from .widgets.checklist import Checklist
 
 LEXERS = {".yaml": "yaml", ".yml": "yaml", ".toml": "toml", ".md": "markdown", ".sh": "bash",
@@ -53,7 +53,7 @@ class ReviewScreen(StepScreen):
     def compose_form(self) -> ComposeResult:
         with Horizontal(id="preview"):
             yield OptionList(id="files")
-            with VerticalScroll(id="file-view"):
+            with ScrollableContainer(id="file-view"):
                 yield Static("Rendering…", id="file-text")
         with Vertical(id="save-box") as box:
             box.border_title = "Answers file"
@@ -63,10 +63,11 @@ class ReviewScreen(StepScreen):
             for path in sorted(self.state.drafts):
                 ref = st.get_value(self.state.raw, path) or ""
                 if isinstance(ref, str) and ref.startswith("file:"):
-                    yield Checkbox(f"Also write the typed {path} to {ref[5:]} (mode 0600)", value=True,
+                    yield Checkbox(f"Also write the typed {field_label(path).lower()} to {ref[5:]} (mode 0600)",
+                                   value=True,
                                    name=path, classes="write-secret")
                 elif isinstance(ref, str) and ref.startswith("env:"):
-                    yield Label(f"{path}: export {ref[4:]}=… before replaying headless", classes="info")
+                    yield Label(f"{field_label(path)}: export {ref[4:]}=… before replaying headless", classes="info")
             yield Static("", id="save-status")
 
     def on_mount(self) -> None:
@@ -78,11 +79,12 @@ class ReviewScreen(StepScreen):
             path, msg = next(iter(errs.items()))
             self.query_one("#file-text", Static).update(Text.assemble(
                 ("✘ Some answers need attention before anything can be rendered:\n", "bold red"),
-                *[f"  {st.step(s).title}: {p}: {m}\n" for s, e in self.problems.items() for p, m in e.items()],
+                *[f"  {st.step(s).title}: {field_label(p)}: {m}\n" for s, e in self.problems.items()
+                  for p, m in e.items()],
             ))
             self.query_one("#next", Button).disabled = True
             self.query_one("#save", Button).disabled = True
-            self.query_one(Checklist).show_idle(f"Go back to {st.step(first_step).title} ({path}).")
+            self.query_one(Checklist).show_idle(f"Go back to {st.step(first_step).title} ({field_label(path)}).")
             goto = Button(f"Fix {st.step(first_step).title}", id="goto-fix", variant="warning", compact=True)
             self.query_one("#save-box").mount(goto, before=self.query_one("#save-status"))
             self._fix_step = first_step
@@ -124,7 +126,7 @@ class ReviewScreen(StepScreen):
         view = self.query_one("#file-text", Static)
         view.update(Syntax(text, lexer_for(name), theme="ansi_dark", line_numbers=True,
                            word_wrap=False, background_color="default"))
-        self.query_one("#file-view", VerticalScroll).scroll_home(animate=False)
+        self.query_one("#file-view", ScrollableContainer).scroll_home(animate=False)
 
     @on(OptionList.OptionHighlighted, "#files")
     def _file_chosen(self, event: OptionList.OptionHighlighted) -> None:

@@ -361,8 +361,9 @@ class StepScreen(Screen[Nav]):
                 checklist.show_idle("Fix the highlighted fields to run the checks.")
             else:
                 first = others[0]
-                where = st.step_of(first.path) or "an earlier step"
-                checklist.show_idle(f"Checks wait for {where}: {first}")
+                step_id = st.step_of(first.path)
+                where = st.step(step_id).title if step_id else "an earlier step"
+                checklist.show_idle(f"Checks wait for {where}: {field_label(first.path)}: {first.message}")
             return
         self._run = checklist.start(self.step.title.lower())
         self._check_worker(answers, self._run, list(self.step.checks), list(self.EXTRA_CHECK_IDS))

@@ -60,6 +60,14 @@ FAIL = {
                       fix="lower concurrent to 8 or raise the quota")],
 }
 
+def runtime_result(no_nodes: bool) -> Result:
+    if no_nodes:
+        return Result("cluster.nodes.runtime", "cluster", Status.WARN, "Node container runtime fits the build setup",
+                      detail="the cluster reports no nodes", fix="join nodes before running jobs")
+    return Result("cluster.nodes.runtime", "cluster", Status.PASS, "nodes run containerd on 3 node(s)",
+                  data={"runtimes": {"containerd": 3}})
+
+
 CONTEXTS = [
     ContextInfo("kind-ci", "kind-ci", "kind-ci", None, "https://127.0.0.1:6443", True),
     ContextInfo("prod", "prod-cluster", "admin", "default", "https://k8s.company.com:6443", False),
@@ -109,6 +117,8 @@ class FakeWorld:
     tls_trusted: bool | None = None
     resolvable: dict[str, list[str]] = field(default_factory=dict)
     apply_ok: bool = True
+    no_nodes: bool = False
+    raise_in_checks: bool = False
     calls: list[tuple[str, Any]] = field(default_factory=list)
 
     def run_checks(self, answers: Any, *, kubeconfig: Any = None, context: Any = None, steps: Any = None,
@@ -121,13 +131,16 @@ class FakeWorld:
             while not worker.is_cancelled:
                 time.sleep(0.01)
             return []
-        table = FAIL if self.mode == "fail" else PASS
-        out: list[Result] = []
-        for s in steps or table:
-            for r in table.get(s, []):
-                out.append(r)
-                if on_result:
-                    on_result(r)
+        if self.raise_in_checks:
+            raise AttributeError("'str' object has no attribute '__cause__'")
+        if ids is not None:
+            out = [runtime_result(self.no_nodes)] if "cluster.nodes.runtime" in ids else []
+        else:
+            table = FAIL if self.mode == "fail" else PASS
+            out = [r for s in steps or table for r in table.get(s, [])]
+        for r in out:
+            if on_result:
+                on_result(r)
         return out
 
     def inspect_tls(self, url: str, ca_file: str | None) -> Any:
