@@ -111,12 +111,21 @@ class WizardApp(App["Answers | None"]):
         screen = self.screen
         if isinstance(screen, StepScreen):
             screen.commit_all()
-        can_save = not any(st.validate_step(self.state.raw, s, self.state.base_dir)
-                           for s in st.FORM_STEP_IDS)
+        problems = [(s, p, m) for s in st.FORM_STEP_IDS
+                    for p, m in st.validate_step(self.state.raw, s, self.state.base_dir).items()]
+        can_save = not problems
+        missing = ""
+        if problems:
+            from .step import field_label
+
+            s, p, m = problems[0]
+            missing = f"{st.step(s).title}: {field_label(p)}: {m}"
 
         def decided(choice: str | None) -> None:
             if choice == "quit":
                 self.exit(None)
+            elif choice == "save" and problems:
+                self.goto_problem(problems[0][0])
             elif choice == "save":
                 try:
                     self.state.save()
@@ -125,7 +134,17 @@ class WizardApp(App["Answers | None"]):
                     return
                 self.exit(self.state.answers())
 
-        self.push_screen(ConfirmQuitDialog(can_save, str(self.state.answers_path)), decided)
+        self.push_screen(ConfirmQuitDialog(can_save, str(self.state.answers_path), missing), decided)
+
+    def goto_problem(self, step_id: str) -> None:
+        """Show the step whose answers keep the file from being saved, with its problems marked."""
+        screen = self.screen
+        self.state.show_errors = True
+        if isinstance(screen, StepScreen) and screen.STEP_ID == step_id:
+            screen.validate()
+            screen.focus_first_error()
+        elif isinstance(screen, StepScreen):
+            screen.dismiss(Nav("goto", step_id))
 
     # ------------------------------------------------------------------ recovery hook
 

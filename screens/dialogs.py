@@ -47,14 +47,18 @@ class YesNoDialog(ModalScreen[bool]):
 
 
 class ConfirmQuitDialog(ModalScreen[str]):
-    """Leaving with unsaved answers: dismisses with ``"save"``, ``"quit"`` or ``"stay"``."""
+    """Leaving with unsaved answers: dismisses with ``"save"``, ``"quit"`` or ``"stay"``.
+
+    "Save and quit" is always offered. When the answers are not complete yet
+    (``missing`` names the first gap), saving first takes the user to that field."""
 
     BINDINGS = [Binding("escape", "stay", "Stay")]
 
-    def __init__(self, can_save: bool, answers_path: str) -> None:
+    def __init__(self, can_save: bool, answers_path: str, missing: str = "") -> None:
         super().__init__(classes="dialog-screen")
         self.can_save = can_save
         self.answers_path = answers_path
+        self.missing = missing
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -62,15 +66,17 @@ class ConfirmQuitDialog(ModalScreen[str]):
             text = "Your answers have not been saved. Quitting now loses them."
             if self.can_save:
                 text += f"\nSave them to {self.answers_path} first?"
-            yield Static(text, classes="dialog-text")
+            else:
+                text += (f"\nThey cannot be saved yet: {self.missing or 'some answers are incomplete'}. "
+                         "Save and quit takes you there; Ctrl+Q then saves.")
+            yield Static(text, classes="dialog-text", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                if self.can_save:
-                    yield Button("Save and quit", id="save", variant="primary")
+                yield Button("Save and quit", id="save", variant="primary")
                 yield Button("Quit without saving", id="quit", variant="error")
                 yield Button("Stay", id="stay")
 
     def on_mount(self) -> None:
-        self.query_one("#stay", Button).focus()
+        self.query_one("#save" if self.can_save else "#stay", Button).focus()
 
     @on(Button.Pressed, "#save")
     def _save(self) -> None:

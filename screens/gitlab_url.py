@@ -20,6 +20,7 @@ from textual.worker import get_current_worker
 from wizard import steps as st
 
 from .dialogs import YesNoDialog
+from .textfmt import fingerprint_lines
 from .step import StepScreen
 from .widgets.fields import FieldRow
 
@@ -44,17 +45,6 @@ class TlsInspected(Message):
         self.verdict = verdict
         self.error = error
         self.kind = kind
-
-
-def fingerprint_lines(fp: str, per_line: int = 8) -> list[str]:
-    """A fingerprint cut at byte boundaries (``per_line`` bytes a line), never inside a byte."""
-    prefix, sep, hexes = fp.partition(":") if fp.upper().startswith("SHA") else ("", "", fp)
-    parts = hexes.split(":")
-    lines = [":".join(parts[i:i + per_line]) for i in range(0, len(parts), per_line)]
-    lines = [line + (":" if i < len(lines) - 1 else "") for i, line in enumerate(lines)]
-    if prefix and lines:
-        lines[0] = f"{prefix}{sep}{lines[0]}"
-    return lines or [fp]
 
 
 def _cert_text(title: str, c: CertInfo) -> Text:

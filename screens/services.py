@@ -121,6 +121,8 @@ class WizardState:
     accepted: set[str] = field(default_factory=set)
     """Ids of failed checks the user chose to continue past ("Continue anyway"); apply ignores them."""
     dry_run: bool = False
+    show_errors: bool = False
+    """The next step screen shows its problems at once (quitting asked to save incomplete answers)."""
     """The apply step's Dry run box (kept when the user goes Back and returns)."""
 
     @property

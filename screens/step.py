@@ -171,6 +171,22 @@ class StepScreen(Screen[Nav]):
     def on_mount(self) -> None:
         self.state.visited.add(self.STEP_ID)
         self.focus_first()
+        if self.state.show_errors:
+            self.state.show_errors = False
+            self.call_after_refresh(self._show_errors_now)
+
+    def _show_errors_now(self) -> None:
+        if self.validate():
+            self.focus_first_error()
+
+    def focus_first_error(self) -> None:
+        errors = self._shown_errors
+        for row in self.query(FieldRow):
+            if row.path in errors and row.display:
+                controls = row.query("#control")
+                if controls:
+                    controls.first().focus()
+                return
 
     def focus_first(self) -> None:
         """Focus the first visible field, else the first focusable widget of the form, else Next."""
@@ -435,12 +451,7 @@ class StepScreen(Screen[Nav]):
         self.commit_all()
         errors = self.validate()
         if errors:
-            for row in self.query(FieldRow):
-                if row.path in errors and row.display:
-                    controls = row.query("#control")
-                    if controls:
-                        controls.first().focus()
-                    break
+            self.focus_first_error()
             return
         failed = self.query_one(Checklist).failed
         if failed:
