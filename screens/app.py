@@ -143,7 +143,7 @@ class WizardApp(App["Answers | None"]):
         if isinstance(screen, StepScreen) and screen.STEP_ID == step_id:
             screen.validate()
             screen.focus_first_error()
-        elif isinstance(screen, StepScreen):
+        elif isinstance(screen, StepScreen) and screen.ready:
             screen.dismiss(Nav("goto", step_id))
 
     # ------------------------------------------------------------------ recovery hook

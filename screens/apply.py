@@ -143,7 +143,7 @@ class ApplyScreen(StepScreen):
 
     @on(Button.Pressed, "#apply-now")
     def _apply_pressed(self) -> None:
-        if self.running or not self.is_current:
+        if self.running or not self.ready:
             return
         dry = self.query_one("#dry-run", Checkbox).value
         if dry:
@@ -261,7 +261,7 @@ class ApplyScreen(StepScreen):
             recover()
 
     def action_next(self) -> None:
-        if self.running:
+        if self.running or not self.ready or self.query_one("#next", Button).disabled:
             return
         self.dismiss(Nav("done"))
 

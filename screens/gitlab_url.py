@@ -223,6 +223,8 @@ class GitLabUrlScreen(StepScreen):
                 self.inspect()
 
     def action_check(self) -> None:
+        if not self.ready:
+            return
         super().action_check()
         if not self.validate(show=False):
             self.inspect()

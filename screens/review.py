@@ -135,7 +135,7 @@ class ReviewScreen(StepScreen):
     # ------------------------------------------------------------------ saving
 
     def action_save(self) -> bool:
-        if self.problems:
+        if self.problems or not self.ready:
             return False
         path = Path(self.query_one("#answers-path", Input).value.strip() or "runner-answers.yaml")
         keep = {cb.name for cb in self.query(".write-secret").results(Checkbox) if cb.value}
@@ -156,17 +156,18 @@ class ReviewScreen(StepScreen):
 
     @on(Button.Pressed, "#goto-fix")
     def _goto_fix(self) -> None:
-        self.dismiss(Nav("goto", self._fix_step))
+        if self.ready:
+            self.dismiss(Nav("goto", self._fix_step))
 
     @on(Button.Pressed, "#save")
     def _save_pressed(self) -> None:
         self.action_save()
 
     def action_next(self) -> None:
-        if self.problems:
+        if self.problems or not self.ready:
             return
         self.dismiss(Nav("next"))
 
     def action_check(self) -> None:
-        if not self.problems:
+        if not self.problems and self.ready:
             self.run_checks()

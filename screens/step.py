@@ -110,6 +110,7 @@ class StepScreen(Screen[Nav]):
         self.step = st.step(self.STEP_ID)
         self._run = 0
         self._shown_errors: set[str] = set()
+        self._ready = False
         self.last_results: list[Result] | None = None
 
     # ------------------------------------------------------------------ layout
@@ -168,7 +169,13 @@ class StepScreen(Screen[Nav]):
         ref = st.get_value(self.state.raw, path)
         return "env" if isinstance(ref, str) and ref.startswith("env:") else "file"
 
+    @property
+    def ready(self) -> bool:
+        """On top and fully built: keys that arrive earlier (a burst queued during the switch) do nothing."""
+        return self._ready and self.is_current and self.is_attached
+
     def on_mount(self) -> None:
+        self._ready = True
         self.state.visited.add(self.STEP_ID)
         self.focus_first()
         if self.state.show_errors:
@@ -425,6 +432,8 @@ class StepScreen(Screen[Nav]):
     # ------------------------------------------------------------------ actions
 
     def action_check(self) -> None:
+        if not self.ready:
+            return
         self.commit_all()
         if self.validate():
             self.query_one(Checklist).show_idle("Fix the highlighted fields to run the checks.")
@@ -436,17 +445,17 @@ class StepScreen(Screen[Nav]):
         """F1: a help window for this step (the side panel stays as it is)."""
         from .dialogs import HelpDialog
 
-        if not isinstance(self.app.screen, HelpDialog):
+        if self.ready:
             self.app.push_screen(HelpDialog(self.step.title, self.help_text()))
 
     def action_back(self) -> None:
-        if not self.is_current or self.query_one("#back", Button).disabled:
+        if not self.ready or self.query_one("#back", Button).disabled:
             return
         self.commit_all()
         self.dismiss(Nav("back"))
 
     def action_next(self) -> None:
-        if not self.is_current:
+        if not self.ready:
             return
         self.commit_all()
         errors = self.validate()
@@ -456,7 +465,7 @@ class StepScreen(Screen[Nav]):
         failed = self.query_one(Checklist).failed
         if failed:
             def answer(go_on: bool | None) -> None:
-                if go_on and self.is_current:
+                if go_on and self.ready:
                     self.state.accepted.update(r.id for r in failed)
                     self.dismiss(Nav("next"))
             n = len(failed)
