@@ -118,6 +118,12 @@ class FakeWorld:
     resolvable: dict[str, list[str]] = field(default_factory=dict)
     apply_ok: bool = True
     no_nodes: bool = False
+    results: dict[str, list[Result]] | None = None
+    """Overrides the canned PASS/FAIL tables (results are streamed in reverse: last first)."""
+    single_cert: bool = False
+    """GitLab presents only its own certificate (no CA in the chain)."""
+    apply_extra: tuple[tuple[str, str, str], ...] = ()
+    """Events (step, status, message) added to the scripted apply."""
     raise_in_checks: bool = False
     calls: list[tuple[str, Any]] = field(default_factory=list)
 
@@ -136,9 +142,9 @@ class FakeWorld:
         if ids is not None:
             out = [runtime_result(self.no_nodes)] if "cluster.nodes.runtime" in ids else []
         else:
-            table = FAIL if self.mode == "fail" else PASS
+            table = self.results if self.results is not None else FAIL if self.mode == "fail" else PASS
             out = [r for s in steps or table for r in table.get(s, [])]
-        for r in out:
+        for r in (reversed(out) if self.results is not None else out):
             if on_result:
                 on_result(r)
         return out
@@ -146,7 +152,10 @@ class FakeWorld:
     def inspect_tls(self, url: str, ca_file: str | None) -> Any:
         self.calls.append(("inspect_tls", url))
         trusted = self.tls_trusted if self.tls_trusted is not None else self.mode == "pass"
-        return verdict(trusted)
+        v = verdict(trusted)
+        if self.single_cert:
+            v.chain = v.chain[:1]
+        return v
 
     def resolve(self, host: str) -> list[str]:
         return list(self.resolvable.get(host, []))
@@ -177,6 +186,7 @@ class FakeWorld:
                        ("helm", "changed", "installed release gitlab-runner (chart 0.86.0)"),
                        ("external", "skip", "manager runs in the cluster"),
                        ("verify", "fail", "runner did not come online within 120 s")]
+        script += list(self.apply_extra)
         for step, status, msg in script:
             reporter(Event(step, "start", f"{step}…"))
             reporter(Event(step, status, msg))

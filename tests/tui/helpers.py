@@ -45,3 +45,23 @@ async def type_into(pilot: Pilot, selector: str, text: str) -> None:
     await pilot.pause()
     await pilot.press(*text) if text else None
     await pilot.pause()
+
+
+def screen_lines(app: Any) -> list[str]:
+    """The text on screen, one string per terminal row (what a user would copy)."""
+    return ["".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips()]
+
+
+def widget_lines(widget: Any) -> list[str]:
+    """The rows of the screen covered by ``widget``, cut to its columns."""
+    region = widget.region
+    rows = screen_lines(widget.app)[region.y:region.bottom]
+    return [row[region.x:region.right] for row in rows]
+
+
+def content_lines(widget: Any) -> list[str]:
+    """Every row ``widget`` renders at its current width, also the rows scrolled out of view."""
+    from textual.geometry import Region
+
+    strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    return ["".join(seg.text for seg in strip) for strip in strips]
