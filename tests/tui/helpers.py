@@ -20,6 +20,17 @@ def build(start: str = "cluster", answers: Any = None, world: FakeWorld | None =
     return app
 
 
+async def wait_workers(workers: list[Any], timeout: float = 20) -> None:
+    """Wait for these workers to end, however they end (a superseded run is cancelled)."""
+    import asyncio
+
+    from textual.worker import WorkerState
+
+    started = [w for w in workers if w.state is not WorkerState.PENDING]
+    if started:
+        await asyncio.wait_for(asyncio.gather(*(w.wait() for w in started), return_exceptions=True), timeout)
+
+
 async def settle(pilot: Pilot, *, skip: tuple[str, ...] = (), rounds: int = 4) -> None:
     """Wait until the step screen is up and its background workers are done."""
     app = pilot.app
@@ -29,8 +40,7 @@ async def settle(pilot: Pilot, *, skip: tuple[str, ...] = (), rounds: int = 4) -
         await pilot.pause(0.02)
     for _ in range(rounds):
         busy = [w for w in app.workers if w.group in BACKGROUND and w.group not in skip and not w.is_finished]
-        if busy:
-            await app.workers.wait_for_complete(busy)
+        await wait_workers(busy)
         await pilot.pause()
     for inp in app.screen.query(Input):
         inp.cursor_blink = False

@@ -35,7 +35,7 @@ from screens.widgets.fields import FieldRow
 from wizard import steps as st
 
 from .fakes import FakeWorld, sample_answers
-from .helpers import build
+from .helpers import build, wait_workers
 
 EXAMPLES = int(os.environ.get("MONKEY_EXAMPLES", "8"))
 BURSTS = 6
@@ -86,8 +86,7 @@ async def settle(app: WizardApp, pilot: Any) -> None:
         await pilot.pause()
         busy = [w for w in app.workers if w.group in ("checks", "contexts", "tls", "dns", "render", "apply")
                 and not w.is_finished]
-        if busy:
-            await asyncio.wait_for(app.workers.wait_for_complete(busy), timeout=10)
+        await wait_workers(busy)
     await pilot.pause()
 
 
