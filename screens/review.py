@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer, Vertical
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from wizard import steps as st
@@ -116,7 +117,8 @@ class ReviewScreen(StepScreen):
         self.files = message.files or {}
         files = self.query_one("#files", OptionList)
         files.clear_options()
-        files.add_options(list(self.files))
+        # a file name is copied: never wrapped inside a name (a long one ends in "…" instead)
+        files.add_options([Option(Text(name, no_wrap=True, overflow="ellipsis"), id=name) for name in self.files])
         if self.files:
             files.highlighted = 0
             self.show_file(next(iter(self.files)))
@@ -130,7 +132,7 @@ class ReviewScreen(StepScreen):
 
     @on(OptionList.OptionHighlighted, "#files")
     def _file_chosen(self, event: OptionList.OptionHighlighted) -> None:
-        self.show_file(str(event.option.prompt))
+        self.show_file(str(event.option.id))
 
     # ------------------------------------------------------------------ saving
 

@@ -269,6 +269,8 @@ async def test_08_preview_keeps_long_lines_and_scrolls_sideways() -> None:
         longest = max(len(line) for line in app.screen.files["values.yaml"].splitlines())
         assert app.screen.query_one("#file-text").size.width >= longest
         assert view.max_scroll_x > 0
+        names = "\n".join(widget_lines(app.screen.query_one("#files")))
+        assert "manifests.yaml" in names and "NEXT-STEPS.md" in names, names
 
 
 # (9) up to 30 skipped rows without a reason, random order, failures not first
