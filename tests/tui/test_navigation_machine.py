@@ -162,6 +162,6 @@ def _fail_table(step: str) -> list[Any]:
 
 
 TestNavigation = Navigation.TestCase
-TestNavigation.settings = settings(max_examples=8, stateful_step_count=12, deadline=None,
+TestNavigation.settings = settings(max_examples=6, stateful_step_count=12, deadline=None,
                                    phases=(Phase.explicit, Phase.reuse, Phase.generate),
                                    suppress_health_check=[HealthCheck.too_slow])

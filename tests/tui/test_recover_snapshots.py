@@ -220,7 +220,8 @@ def test_pasted_log_result_80x24(snap_compare):
         await _wait_for(pilot, lambda: len(screen.query(FindingCard)) == 4)
         screen.query_one("#paste", TextArea).load_text(PASTED)
         screen.query_one("#analyze", Button).press()
-        await _wait_for(pilot, lambda: len(screen.query(FindingCard)) == 1)
-        await pilot.pause()
+        await _wait_for(pilot, lambda: len(screen.query(FindingCard)) == 1
+                        and "pasted log:" in str(screen.query_one("#status").render()))
+        await pilot.pause(0.1)
 
     assert snap_compare(RecoverApp(FakeServices()), terminal_size=SMALL, run_before=run_before)
