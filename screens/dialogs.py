@@ -4,6 +4,8 @@ Every dialog opens with a button focused, so Enter answers it."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,8 +13,19 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+ResultT = TypeVar("ResultT")
 
-class YesNoDialog(ModalScreen[bool]):
+
+class Dialog(ModalScreen[ResultT]):
+    """A modal that answers once. A second answer (a key and a click queued together) is
+    ignored: dismissing a screen that is no longer on top would pop the one under it."""
+
+    def answer(self, result: ResultT | None) -> None:
+        if self.is_current:
+            self.dismiss(result)
+
+
+class YesNoDialog(Dialog[bool]):
     """Ask a question; dismisses with True (yes) or False (no / escape)."""
 
     BINDINGS = [Binding("escape", "no", "No"), Binding("y", "yes", "Yes", show=False),
@@ -39,14 +52,14 @@ class YesNoDialog(ModalScreen[bool]):
 
     @on(Button.Pressed, "#yes")
     def action_yes(self) -> None:
-        self.dismiss(True)
+        self.answer(True)
 
     @on(Button.Pressed, "#no")
     def action_no(self) -> None:
-        self.dismiss(False)
+        self.answer(False)
 
 
-class ConfirmQuitDialog(ModalScreen[str]):
+class ConfirmQuitDialog(Dialog[str]):
     """Leaving with unsaved answers: dismisses with ``"save"``, ``"quit"`` or ``"stay"``.
 
     "Save and quit" is always offered. When the answers are not complete yet
@@ -80,18 +93,18 @@ class ConfirmQuitDialog(ModalScreen[str]):
 
     @on(Button.Pressed, "#save")
     def _save(self) -> None:
-        self.dismiss("save")
+        self.answer("save")
 
     @on(Button.Pressed, "#quit")
     def _quit(self) -> None:
-        self.dismiss("quit")
+        self.answer("quit")
 
     @on(Button.Pressed, "#stay")
     def action_stay(self) -> None:
-        self.dismiss("stay")
+        self.answer("stay")
 
 
-class HelpDialog(ModalScreen[None]):
+class HelpDialog(Dialog[None]):
     """F1: the current step's help and the keys that work everywhere."""
 
     BINDINGS = [Binding("escape", "close", "Close"), Binding("f1", "close", "Close", show=False)]
@@ -121,4 +134,4 @@ class HelpDialog(ModalScreen[None]):
 
     @on(Button.Pressed, "#close")
     def action_close(self) -> None:
-        self.dismiss(None)
+        self.answer(None)

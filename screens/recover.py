@@ -20,9 +20,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, Select, Static, TextArea
 
+from .dialogs import Dialog
 from .paths import asset
 
 if TYPE_CHECKING:
@@ -171,7 +172,7 @@ class FindingCard(Vertical):
             yield Static(f"fix: {r.fix}", classes="finding-fix", markup=False)
 
 
-class ConfirmFixDialog(ModalScreen[bool]):
+class ConfirmFixDialog(Dialog[bool]):
     """Shows exactly what a fix changes; Apply returns True."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -194,11 +195,11 @@ class ConfirmFixDialog(ModalScreen[bool]):
 
     @on(Button.Pressed, "#fix-apply")
     def _apply(self) -> None:
-        self.dismiss(True)
+        self.answer(True)
 
     @on(Button.Pressed, "#fix-cancel")
     def action_cancel(self) -> None:
-        self.dismiss(False)
+        self.answer(False)
 
 
 # --------------------------------------------------------------------------- the screen

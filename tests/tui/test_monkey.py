@@ -220,3 +220,22 @@ async def test_a_check_that_raises_is_a_failed_result() -> None:
         [failed] = app.screen.query_one(Checklist).failed
         assert failed.title == "The checks could not run"
         assert "AttributeError" in failed.detail and "__cause__" in failed.detail
+
+
+async def test_a_dialog_answered_twice_does_not_pop_the_step() -> None:
+    """Found by the monkey: Enter on Close and F1 queued together dismissed the help twice,
+    and the second dismiss popped the step screen under it (a blank wizard)."""
+    from screens.dialogs import HelpDialog
+    from screens.token import TokenScreen
+
+    app = build("token", sample_answers(), FakeWorld(mode="pass"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await send_burst(app, [("key", "f1"), ("key", "tab"), ("key", "enter"), ("type", "glrt-abc"),
+                               ("paste", "env:T"), ("type", "x1"), ("key", "f1")])
+        await settle(app, pilot)
+        assert isinstance(app.screen, (TokenScreen, HelpDialog))
+        if isinstance(app.screen, HelpDialog):
+            await pilot.press("escape")
+            await settle(app, pilot)
+        assert [type(s).__name__ for s in app.screen_stack] == ["Screen", "TokenScreen"]
