@@ -259,7 +259,7 @@ def _transport_error(exc: Exception, host: str, port: int) -> GitLabError:
     cur: BaseException | None = exc
     while cur is not None and len(chain) < 8:
         chain.append(cur)
-        cur = getattr(cur, "reason", None) or cur.__cause__ or cur.__context__
+        cur = _next_cause(cur)
         if cur in chain:
             break
     text = " ".join(str(c) for c in chain)
@@ -272,3 +272,10 @@ def _transport_error(exc: Exception, host: str, port: int) -> GitLabError:
     if any(isinstance(c, (urllib3.exceptions.TimeoutError, socket.timeout, TimeoutError)) for c in chain):
         return GitLabError(0, f"no answer from {where} within the timeout", kind="timeout")
     return GitLabError(0, f"cannot reach {where}: {chain[-1]}", kind="network")
+
+
+def _next_cause(exc: BaseException) -> BaseException | None:
+    """The exception behind ``exc``: urllib3's ``reason`` when it is an exception (an
+    ``ssl.SSLCertVerificationError``'s ``reason`` is a string), else its cause or context."""
+    reason = getattr(exc, "reason", None)
+    return reason if isinstance(reason, BaseException) else (exc.__cause__ or exc.__context__)
