@@ -948,6 +948,10 @@ def command(args: Any, opts: Any) -> int:
     _require_secrets(answers)
     ignore = parse_ignore(getattr(args, "ignore", None))
     validate_ignore(answers, sorted(ignore))
+    from .kube import require_context
+
+    require_context(opts.kubeconfig, opts.context or answers.cluster.context,
+                    "--context" if opts.context else "cluster.context")
     load_ca_pem(answers)  # a bad CA file is bad input: found before anything is contacted
     # Every check only reads: they start now, while the rest of apply is imported and the
     # connection opens; apply waits for their results before it plans anything.
