@@ -148,7 +148,10 @@ def gitlab_url(value: str) -> str | None:
         return "the GitLab URL is required, e.g. https://gitlab.company.com/"
     if any(c.isspace() for c in value) or not value.isprintable():
         return "the GitLab URL contains spaces, line breaks or control characters; write https://host[:port]/"
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unbalanced [ of an IPv6 address
+        return f'"{value}" is not a URL (unbalanced [ or ]); write it as https://host[:port]/'
     if "%" in parts.netloc:
         return "the GitLab URL host has a % (an IPv6 zone id or an escape); use a plain host name or address"
     if parts.scheme != "https":
@@ -181,7 +184,10 @@ def gitlab_url(value: str) -> str | None:
 def http_url(value: str) -> str | None:
     if any(c.isspace() for c in value or "") or not (value or "").isprintable():
         return "the URL contains spaces, line breaks or control characters"
-    parts = urlsplit(value or "")
+    try:
+        parts = urlsplit(value or "")
+    except ValueError:
+        return f'"{value}" is not an http(s) URL (unbalanced [ or ])'
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f'"{value}" is not an http(s) URL'
     try:
