@@ -1,7 +1,7 @@
 """Did the install reach the working state? Bounded waits, progress, exact next steps.
 
-* The manager Deployment becomes available (``RUNNER_WIZARD_VERIFY_TIMEOUT`` seconds,
-  default 180). On a cluster where nothing runs pods (no controller-manager, as in
+* The manager Deployment becomes available (``--verify-timeout`` seconds, passed in as
+  ``timeout_s``; default 180). On a cluster where nothing runs pods (no controller-manager, as in
   the envtest harness) the wait ends with "not verified" and the reason.
 * The runner manager shows up in GitLab: ``GET /runners/:id/managers`` with a user
   token, when one is available (``gitlab.create_runner.api_token`` with read access).
@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ from .answers import Answers
 from .gitlab_api import CHECK_SYSTEM_ID, GitLabAPI, GitLabError
 from .kube import Kube, KubeError, collection_path
 
-TIMEOUT_ENV = "RUNNER_WIZARD_VERIFY_TIMEOUT"
 DEFAULT_TIMEOUT = 180.0
 POLL = 2.0
 
@@ -37,19 +35,12 @@ class Verification:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def timeout() -> float:
-    try:
-        return max(0.0, float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT))
-    except ValueError:
-        return DEFAULT_TIMEOUT
-
-
 def wait_deployment(answers: Answers, kube: Kube, *, timeout_s: float | None = None,
                     progress: Callable[[str], None] | None = None, poll: float = POLL) -> Verification:
     """Wait until the manager Deployment is Available with all replicas ready."""
     ns, name = answers.cluster.runner_namespace, names.deployment(answers)
     path = f"{collection_path('Deployment', ns)}/{name}"
-    limit = timeout() if timeout_s is None else timeout_s
+    limit = DEFAULT_TIMEOUT if timeout_s is None else max(0.0, timeout_s)
     what = f"Deployment {ns}/{name} available"
     kubectl = f"kubectl -n {ns}"
     steps = [f"{kubectl} rollout status deployment/{name} --timeout=5m",
