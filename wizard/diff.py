@@ -240,11 +240,22 @@ def mask_values(value: Any) -> Any:
 
 
 def to_yaml(obj: Any) -> str:
+    """Stable YAML (sorted keys); multi-line strings (a ``runners.config`` TOML, a CA bundle) as ``|`` blocks,
+    so their diff is line by line."""
     import yaml
 
     if obj is None:
         return ""
-    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, allow_unicode=True, width=4096)
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    _Dumper.add_representer(str, text)
+    return yaml.dump(obj, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=4096)
 
 
 def object_pair(live: dict[str, Any] | None, merged: dict[str, Any] | None) -> Pair:

@@ -34,8 +34,6 @@ _log = logging.getLogger("wizard.helm")
 DEFAULT_CHART = "gitlab/gitlab-runner"
 GITLAB_REPO_NAME = "gitlab"
 GITLAB_REPO_URL = "https://charts.gitlab.io"
-CHART_ENV = "RUNNER_WIZARD_CHART"
-"""The documented fallback of ``--chart`` (read only by :mod:`wizard.settings`)."""
 DEFAULT_TIMEOUT = 180.0
 READ_TIMEOUT = 30.0
 

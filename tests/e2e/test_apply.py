@@ -674,6 +674,12 @@ def test_helm_installs_the_real_chart_and_a_rerun_changes_nothing(envtest, tmp_p
     assert _helm_release(kube, rns, a.runner.release_name)["version"] == rel["version"]
     print(f"no-change second apply with helm took {elapsed:.2f}s", file=sys.__stdout__)
 
+    # a dry run now, release included: nothing would change, exit 0, no diff on stdout
+    rc = run_cli(envtest, ans, tmp_path / "dry0", "--dry-run")
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert cap.out == "" and "is up to date" in cap.err
+
     # the dry run of an edit shows the pending upgrade
     edited = answers_file(tmp_path, sfx, ca_file=str(_ca_pem(tmp_path)), runner={"replicas": 3})
     rc = run_cli(envtest, edited, tmp_path / "dry", "--dry-run")

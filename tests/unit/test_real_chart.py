@@ -452,13 +452,13 @@ def test_the_dry_run_job_pod_uses_the_helper_of_the_charts_runner(version):
 
 
 def test_real_users_get_the_gitlab_chart_repository_at_the_answers_version(tmp_path, monkeypatch):
-    """Without RUNNER_WIZARD_CHART the release comes from https://charts.gitlab.io at chart_version
+    """Without --chart the release comes from https://charts.gitlab.io at chart_version
     (no helm is run here; the test suite itself always points at a local .tgz)."""
     from wizard import helm
+    from wizard.settings import DEFAULTS
 
-    monkeypatch.delenv(helm.CHART_ENV, raising=False)
     a = load(_answers_with_version(tmp_path, "0.83.3"))
-    t = helm.target(a, tmp_path / "values.yaml", binary=None)
+    t = helm.target(a, tmp_path / "values.yaml", binary=None, settings=DEFAULTS)
     argv = t.upgrade_argv()
     assert argv[:5] == ["helm", "upgrade", "--install", "gitlab-runner", "gitlab-runner"]
     assert argv[argv.index("--repo") + 1] == "https://charts.gitlab.io"
