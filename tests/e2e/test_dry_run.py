@@ -240,3 +240,20 @@ def test_bad_settings_are_bad_input_and_nothing_is_written(envtest, tmp_path, ca
     rc = run_cli(envtest, ans, tmp_path / "dry", "--dry-run", "--helm-timeout", "60")
     capsys.readouterr()
     assert rc == 1
+
+
+def test_settings_reach_the_code_that_uses_them(envtest, tmp_path, capsys):
+    """--token-lifetime reaches the TokenRequest, --verify-timeout the wait (external mode: no helm)."""
+    import tomllib
+
+    from wizard.tokens import _jwt_claims
+
+    sfx = _suffix()
+    ans = answers_file(tmp_path, sfx, cluster={"mode": "external"})
+    out = tmp_path / "o"
+    rc = run_cli(envtest, ans, out, "--yes", "--token-lifetime", "2h", "--verify-timeout", "0")
+    cap = capsys.readouterr()
+    assert rc == 0, cap.out + cap.err
+    k = tomllib.loads((out / "config.toml").read_text())["runners"][0]["kubernetes"]
+    claims = _jwt_claims(k["bearer_token"])
+    assert 7000 < claims["exp"] - claims["iat"] <= 7200
