@@ -176,6 +176,7 @@ def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bo
     """
     t0 = time.monotonic()
     report = ApplyReport(dry_run=dry_run, settings=settings if settings is not None else _settings_from_env())
+    answers = report.settings.with_answers(answers)  # --chart-version
     rep = reporter or null_reporter
 
     def emit(step: str, status: str, message: str, detail: str = "", **data: Any) -> None:

@@ -85,10 +85,10 @@ class Settings:
         return self.chart == DEFAULT_CHART
 
     def with_answers(self, answers: Any) -> Any:
-        """``answers`` with ``--chart-version`` applied (the same object, changed in place)."""
-        if self.chart_version is not None and answers is not None:
-            answers.runner.chart_version = self.chart_version
-        return answers
+        """``answers`` with ``--chart-version`` applied (a copy when it changes anything)."""
+        if self.chart_version is None or answers is None or answers.runner.chart_version == self.chart_version:
+            return answers
+        return replace(answers, runner=replace(answers.runner, chart_version=self.chart_version))
 
 
 DEFAULTS = Settings()

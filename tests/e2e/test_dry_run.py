@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import stat
 import sys
 from pathlib import Path
 
@@ -65,7 +63,6 @@ def test_a_changed_role_exits_1_with_a_unified_diff_of_the_rule(envtest, tmp_pat
     before = kube.get(_role_path(a))
     rc = run_cli(envtest, ans, tmp_path / "dry", "--dry-run")
     cap = capsys.readouterr()
-    print(cap.out, file=sys.__stdout__)
     assert rc == 1, cap.err
     name = f"rbac.authorization.k8s.io.v1.Role.rj-{sfx}.{names.manager_role(a)}"
     lines = cap.out.splitlines()
