@@ -652,7 +652,8 @@ def _verify_all(a: Answers, kube: Kube, report: ApplyReport, emit: Callable[...,
                                             f"{a.cluster.manager_service_account}"])
             report.verifications.append(v)
             _emit_verification(emit, v, report)
-        gl = _verify.runner_in_gitlab(a, api, token.runner_id, _user_token(a))
+        # the manager runs on a VM the user has yet to set up: look once, do not wait
+        gl = _verify.runner_in_gitlab(a, api, token.runner_id, _user_token(a), timeout_s=0)
         if gl.ok is None:
             gl.next_steps.insert(0, "install config.toml on the runner VM and start gitlab-runner there")
         report.verifications.append(gl)
@@ -674,7 +675,8 @@ def _verify_all(a: Answers, kube: Kube, report: ApplyReport, emit: Callable[...,
     report.verifications.append(dep)
     _emit_verification(emit, dep, report)
     if dep.ok:
-        gl = _verify.runner_in_gitlab(a, api, token.runner_id, _user_token(a))
+        gl = _verify.runner_in_gitlab(a, api, token.runner_id, _user_token(a), progress=progress,
+                                      timeout_s=report.settings.verify_gitlab_timeout)
         report.verifications.append(gl)
         _emit_verification(emit, gl, report)
 
@@ -687,7 +689,7 @@ def _emit_verification(emit: Callable[..., None], v: Verification, report: Apply
         if s not in report.next_steps:
             report.next_steps.append(s)
     status = FAIL if v.ok is False else WARN
-    label = "NOT VERIFIED" if v.ok is False else "not checked"
+    label = v.label or ("NOT VERIFIED" if v.ok is False else "not checked")
     emit("verify", status, f"{v.what}: {label}: {v.reason}",
          "\n".join(f"    next step: {s}" for s in v.next_steps))
 
@@ -911,7 +913,13 @@ def _print_summary(report: ApplyReport) -> None:
     if report.out_dir:
         print(f"Artifacts: {report.out_dir}")
     if not report.dry_run and not report.stopped:
-        print("Verified." if report.verified else "NOT VERIFIED: the install did not reach the verified state.")
+        if report.verified:
+            print("Verified.")
+        else:
+            open_items = "; ".join(f"{v.what}: {(v.label or 'not verified').lower()}"
+                                   for v in report.verifications if v.ok is False)
+            print("NOT VERIFIED: the install did not reach the verified state"
+                  + (f" ({open_items})." if open_items else "."))
     if report.next_steps:
         print("Next steps:")
         for i, s in enumerate(dict.fromkeys(report.next_steps), 1):

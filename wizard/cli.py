@@ -49,6 +49,9 @@ def _settings_options(sp: argparse.ArgumentParser, *names: str) -> None:
         "chart_version": ("--chart-version", "VERSION", "use this chart version instead of runner.chart_version"),
         "verify_timeout": ("--verify-timeout", "SECONDS", "how long to wait for the manager Deployment "
                            "(300, 5m; 0 looks once; default 180; $RUNNER_WIZARD_VERIFY_TIMEOUT)"),
+        "verify_gitlab_timeout": ("--verify-gitlab-timeout", "SECONDS", "how long to wait for the runner manager to "
+                                  "contact GitLab once the Deployment is available (default 60; "
+                                  "$RUNNER_WIZARD_VERIFY_GITLAB_TIMEOUT)"),
         "helm_timeout": ("--helm-timeout", "SECONDS", "how long helm upgrade may take (default 180; "
                          "$RUNNER_WIZARD_HELM_TIMEOUT)"),
         "token_lifetime_hours": ("--token-lifetime", "HOURS", "lifetime of the external manager's Kubernetes token "
@@ -113,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dry-run", action="store_true",
                     help="server-side dry run: a unified diff per object and the release's values, like kubectl "
                          "diff (KUBECTL_EXTERNAL_DIFF honoured); exit 0 no change, 1 changes, >1 error")
-    _settings_options(sp, "chart", "chart_version", "verify_timeout", "helm_timeout", "token_lifetime_hours",
-                      "external_token")
+    _settings_options(sp, "chart", "chart_version", "verify_timeout", "verify_gitlab_timeout", "helm_timeout",
+                      "token_lifetime_hours", "external_token")
     sp.add_argument("--yes", action="store_true", help="do not ask before changing anything")
     sp.add_argument("--out", metavar="DIR", help="where to write the rendered files (default: a temp dir)")
     sp.add_argument("--force-conflicts", action="store_true",

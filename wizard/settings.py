@@ -5,16 +5,15 @@ that needs it (apply, verify, helm, tokens, diagnose's fixes, the GitOps export)
 other module reads these variables. Every value is checked here, so a bad one stops the
 run before anything is read or written (exit 2, the option or the variable named).
 
-=====================  ====================================  ==============================
-option                 environment fallback                  default
-=====================  ====================================  ==============================
-``--chart``            ``RUNNER_WIZARD_CHART``               ``gitlab/gitlab-runner``
-``--chart-version``    (none: ``runner.chart_version``)      the answers file's
-``--verify-timeout``   ``RUNNER_WIZARD_VERIFY_TIMEOUT``      180 s
-``--helm-timeout``     ``RUNNER_WIZARD_HELM_TIMEOUT``        180 s
-``--token-lifetime``   ``RUNNER_WIZARD_TOKEN_LIFETIME``      8760 h
-``--external-token``   ``RUNNER_WIZARD_EXTERNAL_TOKEN``      ``token-request``
-=====================  ====================================  ==============================
+Options, their fallback variables and defaults:
+
+* ``--chart`` (``RUNNER_WIZARD_CHART``): ``gitlab/gitlab-runner``
+* ``--chart-version`` (no variable): ``runner.chart_version`` of the answers file
+* ``--verify-timeout`` (``RUNNER_WIZARD_VERIFY_TIMEOUT``): 180 s
+* ``--verify-gitlab-timeout`` (``RUNNER_WIZARD_VERIFY_GITLAB_TIMEOUT``): 60 s
+* ``--helm-timeout`` (``RUNNER_WIZARD_HELM_TIMEOUT``): 180 s
+* ``--token-lifetime`` (``RUNNER_WIZARD_TOKEN_LIFETIME``): 8760 h
+* ``--external-token`` (``RUNNER_WIZARD_EXTERNAL_TOKEN``): ``token-request``
 
 The variables are for CI jobs and images that set them once (an air-gapped chart mirror,
 slow clusters, a token policy) and for the full-screen wizard, which has no such options;
@@ -34,6 +33,7 @@ from .errors import BadInput, FieldError
 
 DEFAULT_CHART = "gitlab/gitlab-runner"
 DEFAULT_VERIFY_TIMEOUT = 180.0
+DEFAULT_VERIFY_GITLAB_TIMEOUT = 60.0
 DEFAULT_HELM_TIMEOUT = 180.0
 DEFAULT_TOKEN_LIFETIME_HOURS = 8760
 MAX_TIMEOUT = 24 * 3600.0
@@ -44,6 +44,7 @@ EXTERNAL_TOKEN_KINDS = ("token-request", "secret")
 ENV = {
     "chart": "RUNNER_WIZARD_CHART",
     "verify_timeout": "RUNNER_WIZARD_VERIFY_TIMEOUT",
+    "verify_gitlab_timeout": "RUNNER_WIZARD_VERIFY_GITLAB_TIMEOUT",
     "helm_timeout": "RUNNER_WIZARD_HELM_TIMEOUT",
     "token_lifetime_hours": "RUNNER_WIZARD_TOKEN_LIFETIME",
     "external_token": "RUNNER_WIZARD_EXTERNAL_TOKEN",
@@ -54,6 +55,7 @@ OPTION = {
     "chart": "--chart",
     "chart_version": "--chart-version",
     "verify_timeout": "--verify-timeout",
+    "verify_gitlab_timeout": "--verify-gitlab-timeout",
     "helm_timeout": "--helm-timeout",
     "token_lifetime_hours": "--token-lifetime",
     "external_token": "--external-token",
@@ -73,6 +75,8 @@ class Settings:
     """Overrides ``runner.chart_version`` of the answers file."""
     verify_timeout: float = DEFAULT_VERIFY_TIMEOUT
     """Seconds to wait for the manager Deployment (0: look once)."""
+    verify_gitlab_timeout: float = DEFAULT_VERIFY_GITLAB_TIMEOUT
+    """Seconds to wait for the runner manager to contact GitLab, once the Deployment is available (0: look once)."""
     helm_timeout: float = DEFAULT_HELM_TIMEOUT
     """Seconds one ``helm upgrade`` may take."""
     token_lifetime_hours: int = DEFAULT_TOKEN_LIFETIME_HOURS
@@ -100,8 +104,7 @@ def from_args(args: Any, environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     errors: list[FieldError] = []
     values: dict[str, Any] = {}
-    for name in ("chart", "chart_version", "verify_timeout", "helm_timeout", "token_lifetime_hours",
-                 "external_token"):
+    for name in OPTION:
         raw = getattr(args, name, None)
         where = OPTION[name]
         if raw is None and name in ENV:
@@ -230,6 +233,7 @@ _PARSE = {
     "chart": parse_chart,
     "chart_version": parse_chart_version,
     "verify_timeout": lambda raw: parse_seconds(raw, allow_zero=True),
+    "verify_gitlab_timeout": lambda raw: parse_seconds(raw, allow_zero=True),
     "helm_timeout": lambda raw: parse_seconds(raw, allow_zero=False),
     "token_lifetime_hours": parse_hours,
     "external_token": parse_external_token,

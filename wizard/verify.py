@@ -1,10 +1,15 @@
 """Did the install reach the working state? Bounded waits, progress, exact next steps.
 
 * The manager Deployment becomes available (``--verify-timeout`` seconds, passed in as
-  ``timeout_s``; default 180). On a cluster where nothing runs pods (no controller-manager, as in
-  the envtest harness) the wait ends with "not verified" and the reason.
+  ``timeout_s``; default 180). When it does not, the reason is read from what the controllers
+  recorded (:mod:`wizard.rollout`: no schedulable node, quota, image pull,
+  crash loop...); on a cluster where nothing processes Deployments (no
+  controller-manager) the reason says so.
 * The runner manager shows up in GitLab: ``GET /runners/:id/managers`` with a user
-  token, when one is available (``gitlab.create_runner.api_token`` with read access).
+  token, when one is available (``gitlab.create_runner.api_token`` with read access),
+  polled for ``--verify-gitlab-timeout`` seconds (``timeout_s``; default 60). A manager
+  that has not contacted GitLab by then is reported as "not yet seen", with what
+  that means, never as a pass.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from .gitlab_api import CHECK_SYSTEM_ID, GitLabAPI, GitLabError
 from .kube import Kube, KubeError, collection_path
 
 DEFAULT_TIMEOUT = 180.0
+DEFAULT_GITLAB_TIMEOUT = 60.0
 POLL = 2.0
 
 
@@ -33,6 +39,8 @@ class Verification:
     reason: str = ""
     next_steps: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+    """How to call a result that is not ``ok`` (default: "NOT VERIFIED" / "not checked")."""
 
 
 def wait_deployment(answers: Answers, kube: Kube, *, timeout_s: float | None = None,
@@ -65,6 +73,7 @@ def wait_deployment(answers: Answers, kube: Kube, *, timeout_s: float | None = N
         if elapsed >= limit:
             break
         time.sleep(min(poll, max(0.05, limit - elapsed)))
+    data: dict[str, Any] = {"elapsed": time.monotonic() - start}
     if dep is None:
         reason = f"the Deployment does not exist after {limit:.0f}s (was the Helm release installed?)"
     elif not (dep.get("status") or {}).get("observedGeneration"):
@@ -72,12 +81,46 @@ def wait_deployment(answers: Answers, kube: Kube, *, timeout_s: float | None = N
                   "status). Is kube-controller-manager running, and are there schedulable nodes?")
     else:
         reason = f"not available after {limit:.0f}s: {state['text']}"
-    return Verification(what, False, reason, steps, data={"elapsed": time.monotonic() - start})
+        causes = _rollout_causes(kube, dep)
+        if causes:
+            first = causes[0]
+            reason += f". Cause: {first.title} ({first.catalog})"
+            ev = [e for e in first.evidence if not e.startswith("Deployment ")]
+            if ev:
+                reason += f"; {ev[0]}"
+            steps.insert(0, first.fix)
+            data["causes"] = [{"catalog": c.catalog, "key": c.key, "title": c.title} for c in causes]
+    return Verification(what, False, reason, steps, data=data)
+
+
+def _rollout_causes(kube: Kube, dep: dict[str, Any]) -> list[Any]:
+    """What the controllers recorded about why ``dep`` is not available (best effort: [] on read errors)."""
+    from urllib.parse import quote
+
+    from . import rollout
+
+    meta = dep.get("metadata") or {}
+    ns = meta.get("namespace", "")
+    sel = ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    label_sel = ",".join(f"{k}={v}" for k, v in sel.items())
+    try:
+        rss = kube.get(f"/apis/apps/v1/namespaces/{quote(ns)}/replicasets", labelSelector=label_sel).get("items")
+        pods = kube.get(f"/api/v1/namespaces/{quote(ns)}/pods", labelSelector=label_sel).get("items")
+        events = kube.get(f"/api/v1/namespaces/{quote(ns)}/events", limit=500).get("items")
+    except KubeError:
+        return []
+    return rollout.causes(dep, rss or [], pods or [], events or [])
 
 
 def runner_in_gitlab(answers: Answers, api: GitLabAPI | None, runner_id: int | None,
-                     user_token: str | None) -> Verification:
-    """Is a runner manager (other than the wizard's own check) connected for this runner?"""
+                     user_token: str | None, *, timeout_s: float | None = None, poll: float = POLL,
+                     progress: Callable[[str], None] | None = None) -> Verification:
+    """Is a runner manager (other than the wizard's own check) connected for this runner?
+
+    Polls GitLab for up to ``timeout_s`` (default 60; ``--verify-gitlab-timeout``). Nothing seen by
+    then is ``ok=False`` labelled "NOT YET SEEN", with the reason: the Deployment runs
+    but no manager has contacted GitLab.
+    """
     what = "runner manager connected to GitLab"
     where = f"{answers.gitlab.base_url}admin/runners/{runner_id}" if runner_id else \
         f"{answers.gitlab.base_url} (group or project CI/CD settings, Runners)"
@@ -85,22 +128,41 @@ def runner_in_gitlab(answers: Answers, api: GitLabAPI | None, runner_id: int | N
     if api is None or runner_id is None or not user_token:
         why = "no runner id is known" if runner_id is None else "no user token with read access is available"
         return Verification(what, None, f"not checked from here: {why}", [look])
-    try:
-        managers = api.runner_managers(user_token, runner_id)
-    except GitLabError as exc:
-        if exc.status in (401, 403):
-            return Verification(what, None, f"not checked: the API token may not read runners ({exc.message})",
-                                [look])
-        return Verification(what, None, f"not checked: {exc.message}", [look])
-    real = [m for m in managers if m.get("system_id") != CHECK_SYSTEM_ID]
-    online = [m for m in real if m.get("contacted_at")]
-    if online:
-        ids = ", ".join(str(m.get("system_id")) for m in online)
-        return Verification(what, True, f"runner #{runner_id}: {len(online)} manager(s) connected ({ids})",
-                            data={"managers": online})
-    return Verification(what, False, f"runner #{runner_id} has no connected manager yet",
-                        [look, f"kubectl -n {answers.cluster.runner_namespace} logs deployment/"
-                               f"{names.deployment(answers)} --tail=50"])
+    limit = DEFAULT_GITLAB_TIMEOUT if timeout_s is None else max(0.0, timeout_s)
+    start = time.monotonic()
+    said = False
+    while True:
+        try:
+            managers = api.runner_managers(user_token, runner_id)
+        except GitLabError as exc:
+            if exc.status in (401, 403):
+                return Verification(what, None, f"not checked: the API token may not read runners ({exc.message})",
+                                    [look])
+            return Verification(what, None, f"not checked: {exc.message}", [look])
+        real = [m for m in managers if m.get("system_id") != CHECK_SYSTEM_ID]
+        online = [m for m in real if m.get("contacted_at")]
+        if online:
+            ids = ", ".join(str(m.get("system_id")) for m in online)
+            return Verification(what, True, f"runner #{runner_id}: {len(online)} manager(s) connected ({ids})",
+                                data={"managers": online})
+        elapsed = time.monotonic() - start
+        if elapsed >= limit:
+            break
+        if progress and not said:
+            progress(f"waiting for runner #{runner_id}'s manager to contact GitLab (up to {limit:.0f}s)")
+            said = True
+        time.sleep(min(poll, max(0.05, limit - elapsed)))
+    ns, dep = answers.cluster.runner_namespace, names.deployment(answers)
+    when = f"within {limit:.0f}s" if limit else "yet"
+    registered = f"; {len(real)} manager(s) registered but never contacted GitLab" if real else ""
+    reason = (f"not yet seen: no manager of runner #{runner_id} has contacted GitLab {when}{registered}. "
+              "GitLab only sees a manager that runs and reaches it: the manager pod announces itself when it "
+              "starts and then polls for jobs. If it cannot (DNS, proxy, network policy, TLS) or GitLab rejects "
+              "its token, the manager's log says why")
+    return Verification(what, False, reason,
+                        [look, f"kubectl -n {ns} logs deployment/{dep} --tail=50",
+                         f"runner-wizard diagnose --namespace {ns} --release {answers.runner.release_name}"],
+                        data={"state": "not-seen", "waited": limit}, label="NOT YET SEEN")
 
 
 def _deployment_state(dep: dict[str, Any] | None) -> dict[str, Any]:

@@ -209,10 +209,18 @@ def test_exhausted_quota_is_e26(envtest, tmp_path, k8s_ns, kube):
     path = collection_path("ResourceQuota", jobs)
     kube.create(path, {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "ci"},
                        "spec": {"hard": {"pods": "1", "requests.cpu": "2"}}})
-    q = kube.get(f"{path}/ci")
-    # no kube-controller-manager here: compute the quota's status ourselves
-    q["status"] = {"hard": {"pods": "1", "requests.cpu": "2"}, "used": {"pods": "1", "requests.cpu": "0"}}
-    kube.request("PUT", f"{path}/ci/status", body=q)
+    # the real quota controller computes usage; then one running pod uses the only slot up
+    deadline = time.monotonic() + 30
+    while "used" not in (kube.get(f"{path}/ci").get("status") or {}):
+        assert time.monotonic() < deadline, "the ResourceQuota controller never computed the quota's usage"
+        time.sleep(0.1)
+    kube.create(collection_path("Pod", jobs), {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "earlier-job"},
+        "spec": {"containers": [{"name": "c", "image": "docker.io/library/alpine:3.22",
+                                 "resources": {"requests": {"cpu": "100m"}}}]}})
+    while (kube.get(f"{path}/ci").get("status") or {}).get("used", {}).get("pods") != "1":
+        assert time.monotonic() < deadline, "the quota never counted the running pod"
+        time.sleep(0.1)
     r = run(a, envtest, ["cluster.dryrun.jobpod"])["cluster.dryrun.jobpod"]
     assert r.status is Status.FAIL and "E26" in r.catalog and "quota" in r.detail
 

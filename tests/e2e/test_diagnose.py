@@ -4,13 +4,16 @@ Each test builds one broken install (a Helm release Secret, the chart's Deployme
 and ConfigMap, RBAC, Secrets...) in fresh namespaces and checks that
 ``diagnose --json`` reports exactly the expected catalog ids, nothing else. There
 is no kubelet: pod logs come from ``--log`` files or an injected log source, and
-events are created as objects.
+events are created as objects. The control plane is real (controller-manager, scheduler,
+kwok nodes): the manager Deployment rolls out, and :func:`build` waits for that unless
+the install is meant to keep it from running.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +57,13 @@ class Install:
     values: dict[str, Any] = field(default_factory=dict)
     ca_secret: bool = False
     ca_in_jobs: bool = False
+    pod_spec: dict[str, Any] = field(default_factory=dict)
+    """Merged into the manager pod template's spec (nodeSelector, resources via containers...)."""
+    pod_annotations: dict[str, str] | None = None
+    runner_quota: dict[str, str] | None = None
+    """``spec.hard`` of a ResourceQuota created in the runner namespace before anything else."""
+    wait: bool | None = None
+    """Wait for the rollout (default: unless the manager ServiceAccount is left missing)."""
 
 
 @dataclass
@@ -79,6 +89,10 @@ def build(envtest, k8s_ns, opt: Install) -> Built:
     ns = k8s_ns("rwd")
     jns = k8s_ns("rwj", labels=opt.job_labels)
     kube = Kube.connect(str(envtest.kubeconfig))
+    if opt.runner_quota:
+        kube.create(collection_path("ResourceQuota", ns), {
+            "apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "manager-quota", "namespace": ns},
+            "spec": {"hard": opt.runner_quota}})
     sa = opt.manager_sa or ""
     cfg = (f'[[runners]]\n  [runners.kubernetes]\n    namespace = "{jns}"\n    image = "{JOB_IMAGE}"\n'
            f"    privileged = {str(opt.privileged).lower()}\n"
@@ -112,17 +126,6 @@ def build(envtest, k8s_ns, opt: Install) -> Built:
                                           {"key": "runner-token", "path": "runner-token"}]}}]}}]
     if opt.ca_secret:
         volumes.append({"name": "custom-certs", "secret": {"secretName": "gitlab-ca"}})
-    kube.create(collection_path("Deployment", ns), {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": RELEASE, "namespace": ns, "labels": {"app": RELEASE, "chart": "gitlab-runner-0.86.0",
-                                                                   "release": RELEASE}},
-        "spec": {"selector": {"matchLabels": {"app": RELEASE}},
-                 "template": {"metadata": {"labels": {"app": RELEASE}},
-                              "spec": {"serviceAccountName": sa, "volumes": volumes,
-                                       "containers": [{"name": "gitlab-runner",
-                                                       "image": "registry.gitlab.com/gitlab-org/gitlab-runner:"
-                                                                "alpine-v18.9.0",
-                                                       "env": [{"name": "CI_SERVER_URL", "value": GITLAB_URL}]}]}}}})
     if sa and opt.create_manager_sa:
         kube.create(collection_path("ServiceAccount", ns),
                     {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa, "namespace": ns}})
@@ -150,7 +153,36 @@ def build(envtest, k8s_ns, opt: Install) -> Built:
             ca2 = json.loads(json.dumps(ca))
             ca2["metadata"]["namespace"] = jns
             kube.create(collection_path("Secret", jns), ca2)
+    # the Deployment last, like helm's ordering: its ServiceAccount exists when the pods are created
+    kube.create(collection_path("Deployment", ns), {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": RELEASE, "namespace": ns, "labels": {"app": RELEASE, "chart": "gitlab-runner-0.86.0",
+                                                                   "release": RELEASE}},
+        "spec": {"selector": {"matchLabels": {"app": RELEASE}},
+                 "template": {"metadata": {"labels": {"app": RELEASE}, "annotations": opt.pod_annotations},
+                              "spec": {"serviceAccountName": sa, "volumes": volumes,
+                                       "containers": [{"name": "gitlab-runner",
+                                                       "image": "registry.gitlab.com/gitlab-org/gitlab-runner:"
+                                                                "alpine-v18.9.0",
+                                                       "env": [{"name": "CI_SERVER_URL", "value": GITLAB_URL}]}],
+                                       **opt.pod_spec}}}})
+    wait = opt.wait if opt.wait is not None else (opt.manager_sa is None or opt.create_manager_sa)
+    if wait:
+        wait_available(kube, ns, RELEASE)
     return Built(ns, jns, kube, str(envtest.kubeconfig))
+
+
+def wait_available(kube: Kube, ns: str, name: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Wait until the Deployment's pods are scheduled on kwok's nodes and Ready."""
+    deadline = time.monotonic() + timeout
+    while True:
+        dep = kube.get(f"{collection_path('Deployment', ns)}/{name}")
+        st = dep.get("status") or {}
+        if st.get("observedGeneration") == dep["metadata"]["generation"] and \
+                (st.get("availableReplicas") or 0) >= (dep["spec"].get("replicas") or 1):
+            return dep
+        assert time.monotonic() < deadline, f"Deployment {ns}/{name} not available after {timeout:.0f}s: {st}"
+        time.sleep(0.2)
 
 
 def rules_without(resource: str) -> list[dict[str, Any]]:

@@ -167,8 +167,9 @@ def test_cli_up_down_leaves_no_process(tmp_path):
     kubeconfig = Path(lines[0])
     assert kubeconfig.is_file()
     st = json.loads(state.read_text())
-    pids = [st["etcd_pid"], st["apiserver_pid"]]
-    assert all(_alive(p) for p in pids)  # survived the `up` command
+    pids = [st["etcd_pid"], st["apiserver_pid"], st["controller_manager_pid"], st["scheduler_pid"],
+            st["kwok_pid"]]
+    assert all(p and _alive(p) for p in pids)  # the whole set survived the `up` command
 
     again = run("up")
     assert again.returncode == 0 and again.stdout.strip() == str(kubeconfig)
@@ -178,6 +179,9 @@ def test_cli_up_down_leaves_no_process(tmp_path):
     api = kconfig.new_client_from_config(config_file=str(kubeconfig))
     try:
         assert k.VersionApi(api).get_code().git_version == f"v{K8S_VERSION}"
+        # the controllers work: the default ServiceAccount exists, kwok's nodes are there
+        assert k.CoreV1Api(api).read_namespaced_service_account("default", "default")
+        assert len(k.CoreV1Api(api).list_node().items) == 4
     finally:
         api.close()
 

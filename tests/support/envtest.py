@@ -41,7 +41,21 @@ K8S_VERSION = os.environ.get("RW_K8S_VERSION", "1.35.4")
 DEFAULT_ETCD = "/usr/bin/etcd"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
-_STATE_VERSION = 1
+POD_CIDR = "10.244.0.0/16"
+_STATE_VERSION = 2
+
+# kwok manages the nodes that carry this annotation (make_node adds it by default).
+KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
+# Pods with this annotation keep the status a test writes by hand (kwok leaves them alone).
+KWOK_CUSTOM_STATUS_ANNOTATION = ("runner-wizard.test/pod-status", "manual")
+# The simulated nodes every harness starts with: both runtimes x both architectures.
+SIMULATED_NODES = (
+    ("kwok-containerd-amd64", "containerd://2.1.4", "amd64"),
+    ("kwok-containerd-arm64", "containerd://2.1.4", "arm64"),
+    ("kwok-crio-amd64", "cri-o://1.33.2", "amd64"),
+    ("kwok-crio-arm64", "cri-o://1.33.2", "arm64"),
+)
+PLANE = ("kube-controller-manager", "kube-scheduler", "kwok")
 
 
 class EnvtestError(RuntimeError):
@@ -55,34 +69,48 @@ def cache_dir() -> Path:
 # --------------------------------------------------------------------------- binaries
 
 
-def ensure_binaries() -> Path:
-    """Return the path of a kube-apiserver binary, building it if needed.
+KWOK_VERSION = os.environ.get("RW_KWOK_VERSION", "0.7.0")
 
-    ``RW_KUBE_APISERVER`` overrides the lookup.  Otherwise
-    ``scripts/build-envtest-bins kube-apiserver`` is run (a no-op when the binary
-    is cached; a cold build takes several minutes and needs ``go``).
+# component -> (override env var, cached file name, build-script target)
+_COMPONENTS = {
+    "kube-apiserver": ("RW_KUBE_APISERVER", f"kube-apiserver-v{K8S_VERSION}", "control-plane"),
+    "kube-controller-manager": ("RW_KUBE_CONTROLLER_MANAGER", f"kube-controller-manager-v{K8S_VERSION}",
+                                "control-plane"),
+    "kube-scheduler": ("RW_KUBE_SCHEDULER", f"kube-scheduler-v{K8S_VERSION}", "control-plane"),
+    "kwok": ("RW_KWOK", f"kwok-v{KWOK_VERSION}", "kwok"),
+}
+
+
+def ensure_binary(component: str) -> Path:
+    """Return the path of *component* (see ``_COMPONENTS``), building it if needed.
+
+    ``RW_KUBE_APISERVER`` / ``RW_KUBE_CONTROLLER_MANAGER`` / ``RW_KUBE_SCHEDULER`` /
+    ``RW_KWOK`` override the lookup.  Otherwise ``scripts/build-envtest-bins <target>``
+    is run (a no-op when the binary is cached; a cold build takes several minutes
+    and needs ``go``).
     """
-    override = os.environ.get("RW_KUBE_APISERVER")
+    env_var, file_name, target = _COMPONENTS[component]
+    override = os.environ.get(env_var)
     if override:
         p = Path(override)
         if not (p.is_file() and os.access(p, os.X_OK)):
-            raise EnvtestError(f"RW_KUBE_APISERVER={override} is not an executable file")
+            raise EnvtestError(f"{env_var}={override} is not an executable file")
         return p
-    cached = cache_dir() / "bin" / f"kube-apiserver-v{K8S_VERSION}"
+    cached = cache_dir() / "bin" / file_name
     if cached.is_file() and os.access(cached, os.X_OK):
         return cached
     if shutil.which("go") is None:
         raise EnvtestError(
-            f"kube-apiserver v{K8S_VERSION} is not cached at {cached} and `go` is not on PATH; "
+            f"{file_name} is not cached at {cached} and `go` is not on PATH; "
             "install Go (https://go.dev/dl/) so scripts/build-envtest-bins can build it, "
-            "or point RW_KUBE_APISERVER at an existing binary"
+            f"or point {env_var} at an existing binary"
         )
     if not BUILD_SCRIPT.is_file():
         raise EnvtestError(f"build script missing: {BUILD_SCRIPT}")
-    print(f"envtest: building kube-apiserver v{K8S_VERSION} (cold build takes several minutes)",
+    print(f"envtest: building {target} ({file_name}; a cold build takes several minutes)",
           file=sys.stderr, flush=True)
     proc = subprocess.run(
-        [str(BUILD_SCRIPT), "kube-apiserver"],
+        [str(BUILD_SCRIPT), target],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -91,13 +119,16 @@ def ensure_binaries() -> Path:
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.splitlines()[-40:])
         raise EnvtestError(
-            f"{BUILD_SCRIPT} kube-apiserver failed with exit code {proc.returncode}:\n{tail}"
+            f"{BUILD_SCRIPT} {target} failed with exit code {proc.returncode}:\n{tail}"
         )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    path = Path(lines[-1].strip()) if lines else cached
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        raise EnvtestError(f"build script reported {path!s} but it is not an executable file")
-    return path
+    if not (cached.is_file() and os.access(cached, os.X_OK)):
+        raise EnvtestError(f"{BUILD_SCRIPT} {target} succeeded but {cached} is not an executable file")
+    return cached
+
+
+def ensure_binaries() -> Path:
+    """The kube-apiserver binary (see :func:`ensure_binary`)."""
+    return ensure_binary("kube-apiserver")
 
 
 def find_etcd() -> Path:
@@ -309,6 +340,15 @@ def _default_tmp_base() -> str | None:
     return None
 
 
+def _child_env() -> dict[str, str]:
+    """A minimal environment for the components (nothing of the caller's, e.g. tokens, leaks in)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/"),
+        "LANG": "C.UTF-8",
+    }
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
     try:
         import ctypes
@@ -355,11 +395,15 @@ def sweep_stale(base: str, min_age: float = 600.0) -> list[Path]:
 
 
 class Envtest:
-    """etcd + kube-apiserver on loopback.
+    """etcd + kube-apiserver on loopback, and (``control_plane=True``, the default)
+    kube-controller-manager, kube-scheduler and kwok with :data:`SIMULATED_NODES`,
+    so Deployments roll out, pods get scheduled and become Ready, ServiceAccounts
+    and their tokens appear and namespaces finish deleting.
 
     Attributes after :meth:`start`: ``kubeconfig`` (Path of the admin
     kubeconfig), ``server`` (``https://127.0.0.1:<port>``), ``version``
-    (the apiserver's gitVersion), ``start_seconds`` and ``tmpdir``.
+    (the apiserver's gitVersion), ``start_seconds`` (everything ready),
+    ``apiserver_seconds`` (apiserver ready), ``tmpdir``.
     """
 
     def __init__(
@@ -371,6 +415,7 @@ class Envtest:
         detach: bool = False,
         tmp_base: str | None = None,
         extra_apiserver_args: Iterable[str] = (),
+        control_plane: bool | None = None,
     ) -> None:
         self.apiserver_bin = Path(apiserver) if apiserver else None
         self.etcd_bin = Path(etcd) if etcd else None
@@ -378,6 +423,15 @@ class Envtest:
         self.detach = detach
         self.tmp_base = tmp_base
         self.extra_apiserver_args = list(extra_apiserver_args)
+        if control_plane is None:
+            control_plane = os.environ.get("RW_ENVTEST_PLANE", "full") != "apiserver"
+        self.control_plane = control_plane
+        self.apiserver_seconds: float | None = None
+        self.controller_manager_pid: int | None = None
+        self.scheduler_pid: int | None = None
+        self.kwok_pid: int | None = None
+        self._bins: dict[str, Path] = {}
+        self._ports: dict[str, int] = {}
         self.tmpdir: Path | None = None
         self.kubeconfig: Path | None = None
         self.server: str | None = None
@@ -407,12 +461,17 @@ class Envtest:
         t0 = time.monotonic()
         apiserver = self.apiserver_bin or ensure_binaries()
         etcd = self.etcd_bin or find_etcd()
+        if self.control_plane:  # fail before starting anything when a binary is missing
+            self._bins = {c: ensure_binary(c) for c in PLANE}
         base = self.tmp_base or _default_tmp_base() or tempfile.gettempdir()
         sweep_stale(base)
         self.tmpdir = Path(tempfile.mkdtemp(prefix="rw-envtest-", dir=base))
         self._owned = True
         try:
             self._start(Path(apiserver), Path(etcd))
+            self.apiserver_seconds = time.monotonic() - t0
+            if self.control_plane:
+                self._start_plane()
         except BaseException:
             self.stop()
             raise
@@ -423,6 +482,7 @@ class Envtest:
         with open(log, "ab") as fh:
             p = subprocess.Popen(
                 argv,
+                env=_child_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=fh,
                 stderr=subprocess.STDOUT,
@@ -479,14 +539,22 @@ class Envtest:
             f"--service-account-key-file={pki['sa_pub']}",
             f"--service-account-signing-key-file={pki['sa_key']}",
             "--allow-privileged=true",
-            # No kube-controller-manager => no `default` ServiceAccounts to mount.
-            "--disable-admission-plugins=ServiceAccount",
+            # Debian's etcd 3.4.23 has no watch progress requests, so streaming lists cannot work.
+            # With WatchList off the apiserver rejects them up front and every client falls back
+            # to LIST + WATCH at once (instead of kwok backing off for a minute).
+            "--feature-gates=WatchList=false",
+            # simulated nodes: never resolve their host names; their InternalIP is 127.0.0.1
+            "--kubelet-preferred-address-types=InternalIP",
             "--profiling=false",
             "--v=1",
-        ] + self.extra_apiserver_args
+        ]
+        if not self.control_plane:
+            # No kube-controller-manager => no `default` ServiceAccounts to mount.
+            api_argv.append("--disable-admission-plugins=ServiceAccount")
+        api_argv += self.extra_apiserver_args
         p_api = self._spawn(api_argv, self.apiserver_log)
         self.apiserver_pid = p_api.pid
-        (d / "pids.json").write_text(json.dumps([self.etcd_pid, self.apiserver_pid]))
+        self._write_pids()
 
         self._wait_ready()
         self.kubeconfig = _write_yaml(d / "admin.kubeconfig", _kubeconfig_doc(
@@ -496,16 +564,174 @@ class Envtest:
         ))
         self.version = self._get_json("/version").get("gitVersion")
 
+    def _write_pids(self) -> None:
+        assert self.tmpdir is not None
+        (self.tmpdir / "pids.json").write_text(json.dumps([p for p in self._all_pids() if p]))
+
+    def _all_pids(self) -> list[int | None]:
+        """Every component's pid, in stop order (clients of the apiserver first, etcd last)."""
+        return [self.kwok_pid, self.scheduler_pid, self.controller_manager_pid, self.apiserver_pid,
+                self.etcd_pid]
+
+    # ------------------------------------------------------------------ the rest of the control plane
+
+    def _start_plane(self) -> None:
+        """Start kube-controller-manager, kube-scheduler and kwok together, create the
+        simulated nodes while they boot, then wait until all of them do their work."""
+        assert self.tmpdir is not None and self.kubeconfig is not None
+        d = self.tmpdir
+        kcm_port, sched_port, kwok_port = _free_ports(3)
+        self._ports = {"kube-controller-manager": kcm_port, "kube-scheduler": sched_port, "kwok": kwok_port}
+        kubeconfig = str(self.kubeconfig)
+        serving = [f"--tls-cert-file={d / 'apiserver.crt'}", f"--tls-private-key-file={d / 'apiserver.key'}"]
+        kcm_argv = [
+            str(self._bins["kube-controller-manager"]),
+            f"--kubeconfig={kubeconfig}",
+            f"--service-account-private-key-file={d / 'sa.key'}",  # pairs with the apiserver's sa.pub
+            f"--root-ca-file={d / 'ca.crt'}",
+            f"--cluster-signing-cert-file={d / 'ca.crt'}",
+            f"--cluster-signing-key-file={d / 'ca.key'}",
+            "--use-service-account-credentials=true",
+            "--controllers=*",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={kcm_port}",
+            f"--cert-dir={d / 'kcm-certs'}",
+            *serving,
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
+            "--profiling=false",
+            "--v=1",
+        ]
+        sched_argv = [
+            str(self._bins["kube-scheduler"]),
+            f"--kubeconfig={kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={sched_port}",
+            f"--cert-dir={d / 'scheduler-certs'}",
+            *serving,
+            "--profiling=false",
+            "--v=1",
+        ]
+        kwok_cfg = d / "kwok.yaml"
+        # an explicit config file (never ~/.kwok/kwok.yaml): no Stage objects => kwok's default
+        # stages (node-initialize, node-heartbeat; pod-ready, pod-complete, pod-delete).
+        # Pods annotated KWOK_CUSTOM_STATUS_ANNOTATION keep the status a test writes by hand.
+        kwok_cfg.write_text(
+            "apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions:\n"
+            f"  disregardStatusWithAnnotationSelector: {'='.join(KWOK_CUSTOM_STATUS_ANNOTATION)}\n")
+        kwok_argv = [
+            str(self._bins["kwok"]),
+            f"--config={kwok_cfg}",
+            f"--kubeconfig={kubeconfig}",
+            "--manage-all-nodes=false",
+            "--manage-nodes-with-annotation-selector=" + "=".join(KWOK_NODE_ANNOTATION),
+            # like a kubelet: a node lease renewed every 10s (kwok v0.7 leaves leases off unless
+            # asked, and then its default status heartbeat comes only every ~10 minutes, so the
+            # node lifecycle controller would mark the nodes unreachable after ~50s)
+            "--node-lease-duration-seconds=40",
+            "--node-ip=127.0.0.1",
+            f"--cidr={POD_CIDR}",
+            f"--server-address=127.0.0.1:{kwok_port}",
+        ]
+        self.component_logs = {c: d / f"{c}.log" for c in PLANE}
+        # spawned from this (the main) thread: PR_SET_PDEATHSIG is tied to the spawning thread
+        self.controller_manager_pid = self._spawn(kcm_argv, self.component_logs["kube-controller-manager"]).pid
+        self.scheduler_pid = self._spawn(sched_argv, self.component_logs["kube-scheduler"]).pid
+        self.kwok_pid = self._spawn(kwok_argv, self.component_logs["kwok"]).pid
+        self._write_pids()
+        for name, runtime, arch in SIMULATED_NODES:
+            self._create_node(name, runtime, arch)
+        self._wait_plane_ready()
+
+    def _plane_pids(self) -> dict[str, int | None]:
+        return {"kube-controller-manager": self.controller_manager_pid, "kube-scheduler": self.scheduler_pid,
+                "kwok": self.kwok_pid}
+
+    def _wait_plane_ready(self) -> None:
+        """Ready means: each component's /healthz answers ok, the ServiceAccount controller
+        has made ``default/default`` and kwok holds a lease for every simulated node."""
+        deadline = time.monotonic() + self.start_timeout
+        pending = {"kube-controller-manager healthz", "kube-scheduler healthz", "kwok healthz",
+                   "ServiceAccount default/default", "kwok node leases"}
+        last: dict[str, str] = {}
+        delay = 0.05
+        leases = {n for n, _r, _a in SIMULATED_NODES}
+        while pending:
+            for label, pid in self._plane_pids().items():
+                if not self._child_alive(pid):
+                    raise self._failure(f"{label} exited during start-up ({self._exit_status(pid)})")
+            for item in sorted(pending):
+                try:
+                    if item.endswith(" healthz"):
+                        comp = item.split()[0]
+                        scheme = "http" if comp == "kwok" else "https"
+                        code, body = self._get("/healthz", timeout=2.0,
+                                               base=f"{scheme}://127.0.0.1:{self._ports[comp]}")
+                        ok = code == 200
+                    elif item.startswith("ServiceAccount"):
+                        code, body = self._get("/api/v1/namespaces/default/serviceaccounts/default", timeout=2.0)
+                        ok = code == 200
+                    else:
+                        code, body = self._get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+                                               timeout=2.0)
+                        have = {i["metadata"]["name"] for i in json.loads(body).get("items", [])} if code == 200 \
+                            else set()
+                        ok = leases <= have
+                        body = f"leases so far: {sorted(have)}".encode()
+                    if ok:
+                        pending.discard(item)
+                    else:
+                        last[item] = f"HTTP {code}: {body.decode(errors='replace')[-300:]}"
+                except (OSError, ssl.SSLError, ValueError) as e:
+                    last[item] = repr(e)
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                waiting = "; ".join(f"{i}: {last.get(i, 'no answer yet')}" for i in sorted(pending))
+                raise self._failure(f"control plane not ready after {self.start_timeout:.0f}s, waiting for {waiting}")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+
+    def _api(self, method: str, path: str, body: dict | None = None,
+             content_type: str = "application/json") -> tuple[int, bytes]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.server + path, data=data, method=method,
+                                     headers={"Content-Type": content_type, "Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(req, context=self._ssl_context(), timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def _create_node(self, name: str, runtime: str, arch: str) -> None:
+        meta, status = _node_doc(name, runtime, arch, "linux", None, ready=True,
+                                 kubelet_version=self.version or f"v{K8S_VERSION}", kwok=True)
+        # status in the create, as a kubelet registers: kwok then keeps it (a node without a
+        # Ready status gets kwok's own nodeInfo and capacity)
+        code, out = self._api("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": meta,
+                                                        "status": status})
+        if code >= 300:
+            raise self._failure(f"POST /api/v1/nodes -> HTTP {code}: {out[:300]!r}")
+        # drop the not-ready taint admission puts on every new node (the node lifecycle
+        # controller would, a few seconds later): pods can land at once
+        code, out = self._api("PATCH", f"/api/v1/nodes/{name}", {"spec": {"taints": None}},
+                              "application/merge-patch+json")
+        if code >= 300:
+            raise self._failure(f"PATCH /api/v1/nodes/{name} -> HTTP {code}: {out[:300]!r}")
+
     def _ssl_context(self) -> ssl.SSLContext:
         assert self.tmpdir is not None
         ctx = ssl.create_default_context(cafile=str(self.tmpdir / "ca.crt"))
         ctx.load_cert_chain(str(self.tmpdir / "admin.crt"), str(self.tmpdir / "admin.key"))
         return ctx
 
-    def _get(self, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
-        req = urllib.request.Request(self.server + path)
+    def _get(self, path: str, timeout: float = 5.0, base: str | None = None) -> tuple[int, bytes]:
+        req = urllib.request.Request((base or self.server) + path)
+        ctx = self._ssl_context() if (base or self.server).startswith("https:") else None
         try:
-            with urllib.request.urlopen(req, context=self._ssl_context(), timeout=timeout) as r:
+            with urllib.request.urlopen(req, context=ctx, timeout=timeout) as r:
                 return r.status, r.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
@@ -517,10 +743,12 @@ class Envtest:
         return json.loads(body)
 
     def _failure(self, why: str) -> EnvtestError:
-        return EnvtestError(
-            f"{why}\n--- etcd log ({self.etcd_log}) tail ---\n{_tail(self.etcd_log)}"
-            f"\n--- kube-apiserver log ({self.apiserver_log}) tail ---\n{_tail(self.apiserver_log)}"
-        )
+        text = (f"{why}\n--- etcd log ({self.etcd_log}) tail ---\n{_tail(self.etcd_log)}"
+                f"\n--- kube-apiserver log ({self.apiserver_log}) tail ---\n{_tail(self.apiserver_log)}")
+        for comp, log in getattr(self, "component_logs", {}).items():
+            if log.exists():
+                text += f"\n--- {comp} log ({log}) tail ---\n{_tail(log, 15)}"
+        return EnvtestError(text)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout
@@ -558,7 +786,9 @@ class Envtest:
         return "gone"
 
     def is_running(self) -> bool:
-        return self._owns(self.etcd_pid) and self._owns(self.apiserver_pid)
+        started = [p for p in self._all_pids() if p]
+        return bool(started) and self._owns(self.etcd_pid) and self._owns(self.apiserver_pid) and all(
+            self._owns(p) for p in started)
 
     def is_ready(self) -> bool:
         try:
@@ -575,12 +805,13 @@ class Envtest:
 
         No-op for an attached harness (:meth:`attach`), except removing its own scratch dir.
         """
-        pids = [pid for pid in (self.apiserver_pid, self.etcd_pid) if pid]
+        pids = [pid for pid in self._all_pids() if pid]
         if self._owned:
             # verify ownership before signalling anything (pids may have been reused)
             mine = [pid for pid in pids if self._owns(pid) or
                     any(p.pid == pid and p.poll() is None for p in self._procs)]
-            # apiserver first: on shutdown it still talks to etcd (lease/endpoint cleanup)
+            # the apiserver's clients first, then the apiserver (on shutdown it still talks to
+            # etcd: lease/endpoint cleanup), etcd last
             for pid in mine:
                 self._terminate_group(pid, timeout)
             for p in self._procs:
@@ -590,6 +821,7 @@ class Envtest:
                     pass
         self._procs.clear()
         self.etcd_pid = self.apiserver_pid = None
+        self.controller_manager_pid = self.scheduler_pid = self.kwok_pid = None
         if self.tmpdir is not None and (self._owned or self._scratch):
             shutil.rmtree(self.tmpdir, ignore_errors=True)
         self.tmpdir = None
@@ -621,7 +853,11 @@ class Envtest:
             "version": self.version,
             "etcd_pid": self.etcd_pid,
             "apiserver_pid": self.apiserver_pid,
+            "controller_manager_pid": self.controller_manager_pid,
+            "scheduler_pid": self.scheduler_pid,
+            "kwok_pid": self.kwok_pid,
             "start_seconds": self.start_seconds,
+            "apiserver_seconds": self.apiserver_seconds,
             "started_at": time.time(),
         }
 
@@ -635,7 +871,12 @@ class Envtest:
         env.version = state.get("version")
         env.etcd_pid = state.get("etcd_pid")
         env.apiserver_pid = state.get("apiserver_pid")
+        env.controller_manager_pid = state.get("controller_manager_pid")
+        env.scheduler_pid = state.get("scheduler_pid")
+        env.kwok_pid = state.get("kwok_pid")
+        env.control_plane = bool(env.controller_manager_pid)
         env.start_seconds = state.get("start_seconds")
+        env.apiserver_seconds = state.get("apiserver_seconds")
         env.etcd_log = env.tmpdir / "etcd.log"
         env.apiserver_log = env.tmpdir / "kube-apiserver.log"
         if (env.tmpdir / "ca.crt").exists():
@@ -711,7 +952,7 @@ class Envtest:
     def make_node(
         self,
         name: str,
-        runtime: str = "containerd://1.7.0",
+        runtime: str = "containerd://2.1.4",
         arch: str = "amd64",
         os: str = "linux",
         labels: dict[str, str] | None = None,
@@ -719,60 +960,78 @@ class Envtest:
         ready: bool = True,
         taints: list[dict] | None = None,
         kubelet_version: str | None = None,
+        kwok: bool = True,
     ) -> dict:
         """Create Node *name* and fill its status (nodeInfo + Ready condition) via the status subresource.
 
         Returns the node as read back (a plain dict).  TaintNodesByCondition's
-        ``not-ready`` taint is replaced by *taints* (default: none).
+        ``not-ready`` taint is replaced by *taints* (default: none).  With *kwok*
+        (default) the node carries kwok's annotation, so kwok keeps it Ready
+        (heartbeats) and runs the pods scheduled to it; ``kwok=False`` leaves a
+        node nobody maintains (the node lifecycle controller marks it unreachable).
         """
         from kubernetes import client as k
 
-        all_labels = {
-            "kubernetes.io/hostname": name,
-            "kubernetes.io/arch": arch,
-            "kubernetes.io/os": os,
-            **(labels or {}),
-        }
-        now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        kver = kubelet_version or (self.version or f"v{K8S_VERSION}")
-        status = {
-            "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "50Gi"},
-            "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "50Gi"},
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
-                          {"type": "Hostname", "address": name}],
-            "conditions": [{
-                "type": "Ready",
-                "status": "True" if ready else "False",
-                "reason": "KubeletReady" if ready else "KubeletNotReady",
-                "message": "envtest fake node",
-                "lastHeartbeatTime": now,
-                "lastTransitionTime": now,
-            }],
-            "nodeInfo": {
-                "machineID": uuid.uuid4().hex,
-                "systemUUID": str(uuid.uuid4()),
-                "bootID": str(uuid.uuid4()),
-                "kernelVersion": "6.1.0-envtest",
-                "osImage": "Debian GNU/Linux 12 (bookworm)" if os == "linux" else os,
-                "containerRuntimeVersion": runtime,
-                "kubeletVersion": kver,
-                "kubeProxyVersion": "",
-                "operatingSystem": os,
-                "architecture": arch,
-            },
-        }
+        meta, status = _node_doc(name, runtime, arch, os, labels, ready=ready,
+                                 kubelet_version=kubelet_version or (self.version or f"v{K8S_VERSION}"),
+                                 kwok=kwok)
         api = self.api_client()
         try:
             v1 = k.CoreV1Api(api)
-            v1.create_node({"apiVersion": "v1", "kind": "Node",
-                            "metadata": {"name": name, "labels": all_labels}})
-            v1.patch_node_status(name, {"status": status})
+            # status in the create, as a kubelet registers: kwok keeps it instead of writing its own
+            v1.create_node({"apiVersion": "v1", "kind": "Node", "metadata": meta, "status": status,
+                            "spec": {"taints": taints or None}})
+            v1.patch_node_status(name, {"status": status})  # replaces what TaintNodesByCondition reacted to
             v1.patch_node(name, {"spec": {"taints": taints or None}})
             return api.sanitize_for_serialization(v1.read_node_status(name))
         finally:
             api.close()
 
 
+def _node_doc(name: str, runtime: str, arch: str, os: str, labels: dict[str, str] | None, *, ready: bool,
+              kubelet_version: str, kwok: bool) -> tuple[dict, dict]:
+    """(metadata, status) of a simulated node."""
+    all_labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/arch": arch,
+        "kubernetes.io/os": os,
+        **(labels or {}),
+    }
+    meta: dict[str, Any] = {"name": name, "labels": all_labels}
+    if kwok:
+        meta["annotations"] = {KWOK_NODE_ANNOTATION[0]: KWOK_NODE_ANNOTATION[1]}
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    resources = {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "50Gi"}
+    status = {
+        "capacity": dict(resources),
+        "allocatable": dict(resources),
+        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                      {"type": "Hostname", "address": name}],
+        "conditions": [{
+            "type": "Ready",
+            "status": "True" if ready else "False",
+            "reason": "KubeletReady" if ready else "KubeletNotReady",
+            "message": "envtest fake node",
+            "lastHeartbeatTime": now,
+            "lastTransitionTime": now,
+        }],
+        "nodeInfo": {
+            "machineID": uuid.uuid4().hex,
+            "systemUUID": str(uuid.uuid4()),
+            "bootID": str(uuid.uuid4()),
+            "kernelVersion": "6.1.0-envtest",
+            "osImage": "Debian GNU/Linux 12 (bookworm)" if os == "linux" else os,
+            "containerRuntimeVersion": runtime,
+            "kubeletVersion": kubelet_version,
+            "kubeProxyVersion": "",
+            "operatingSystem": os,
+            "architecture": arch,
+        },
+    }
+    return meta, status
+
+
 if __name__ == "__main__":  # pragma: no cover
     with Envtest() as e:
-        print(f"ready in {e.start_seconds:.2f}s: {e.server} {e.version} {e.kubeconfig}")
+        print(f"ready in {e.start_seconds:.2f}s (apiserver {e.apiserver_seconds:.2f}s): "
+              f"{e.server} {e.version} {e.kubeconfig}")

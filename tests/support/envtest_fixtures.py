@@ -1,15 +1,21 @@
-"""pytest plugin: a real kube-apiserver for the whole session.
+"""pytest plugin: a real control plane for the whole session.
+
+One etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok (with
+simulated containerd/CRI-O, amd64/arm64 nodes) per pytest session: Deployments roll
+out, pods become Ready, namespaces finish deleting.  ``RW_ENVTEST_PLANE=apiserver``
+starts only etcd + kube-apiserver (nothing runs; for debugging the harness).
 
 Fixtures
 --------
 ``envtest``   (session) a started :class:`tests.support.envtest.Envtest`, or one
-              attached to ``$RW_KUBECONFIG`` when that is set.  Start-up failure
-              FAILS every test using it; only ``RW_ENVTEST=skip`` skips.
+              attached to ``$RW_KUBECONFIG`` when that is set (e.g. from
+              ``scripts/envtest up``).  Start-up failure FAILS every test using it;
+              only ``RW_ENVTEST=skip`` skips.
 ``admin_api`` a fresh ``kubernetes.client.ApiClient`` for the admin kubeconfig
               (the global default configuration is never touched).
 ``k8s_ns``    factory ``k8s_ns(prefix="rw", labels=None, create=True) -> str`` giving
-              unique namespace names.  With no controller-manager, namespace deletion
-              never finishes, so nothing is cleaned up: always use fresh names.
+              unique namespace names (the session's cluster is shared: always use fresh
+              names; nothing is deleted after a test).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ def envtest():
         where = f"RW_KUBECONFIG={kubeconfig}" if kubeconfig else "a new etcd + kube-apiserver"
         pytest.fail(f"envtest: could not start/attach {where}:\n{e}", pytrace=False)
     _started.update(server=env.server, version=env.version, seconds=env.start_seconds,
+                    apiserver_seconds=env.apiserver_seconds, plane=env.control_plane,
                     attached=bool(kubeconfig))
     try:
         yield env
@@ -76,6 +83,8 @@ def pytest_terminal_summary(terminalreporter):
     if _started["attached"]:
         terminalreporter.write_line(f"envtest: attached to {_started['server']} ({_started['version']})")
     else:
+        what = ("control plane (apiserver, controller-manager, scheduler, kwok)" if _started["plane"]
+                else "kube-apiserver")
         terminalreporter.write_line(
-            f"envtest: kube-apiserver {_started['version']} at {_started['server']} "
-            f"ready in {_started['seconds']:.1f}s")
+            f"envtest: {what} {_started['version']} at {_started['server']} "
+            f"ready in {_started['seconds']:.1f}s (apiserver after {_started['apiserver_seconds']:.1f}s)")

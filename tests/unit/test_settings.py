@@ -66,6 +66,7 @@ def test_variables_are_the_fallback_and_empty_means_unset():
     ("verify_timeout", "-5", "not a duration"),
     ("verify_timeout", "nan", "not a duration"),
     ("verify_timeout", "99999999999", "more than 24h"),
+    ("verify_gitlab_timeout", "1 minute", "not a duration"),
     ("helm_timeout", "0", "is zero"),
     ("helm_timeout", "3 minutes", "not a duration"),
     ("token_lifetime_hours", "0", "at least 1 hour"),
@@ -168,7 +169,8 @@ def test_help_documents_the_options_and_their_variables(capsys):
     text = capsys.readouterr().out
     for flag, var in (("--chart", "RUNNER_WIZARD_CHART"), ("--verify-timeout", "RUNNER_WIZARD_VERIFY_TIMEOUT"),
                       ("--helm-timeout", "RUNNER_WIZARD_HELM_TIMEOUT"), ("--token-lifetime", "RUNNER_WIZARD_TOKEN_LIFETIME"),
-                      ("--external-token", "RUNNER_WIZARD_EXTERNAL_TOKEN")):
+                      ("--external-token", "RUNNER_WIZARD_EXTERNAL_TOKEN"),
+                      ("--verify-gitlab-timeout", "RUNNER_WIZARD_VERIFY_GITLAB_TIMEOUT")):
         assert flag in text and var in text
     assert "--chart-version" in text and "KUBECTL_EXTERNAL_DIFF" in text
 

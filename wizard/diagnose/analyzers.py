@@ -958,6 +958,31 @@ def analyze_rest(ctx: Context) -> list[Finding]:
     return out
 
 
+# --------------------------------------------------------------------------- the manager Deployment
+
+
+def analyze_rollout(ctx: Context) -> list[Finding]:
+    """A manager Deployment with fewer available replicas than desired is always a finding, with its cause:
+    read from the ReplicaSets, pod states and events the controllers, the scheduler and the kubelet wrote."""
+    from wizard import rollout
+
+    st = ctx.state
+    if st is None or st.deployment is None:
+        return []
+    av = rollout.availability(st.deployment)
+    out: list[Finding] = []
+    for cause in rollout.causes(st.deployment, st.replicasets, st.manager_pods, st.events):
+        status = Status.FAIL if cause.fatal and av.available == 0 else Status.WARN
+        f = Finding(cause.catalog, f"manager.{cause.key}", status,
+                    f"Manager Deployment {st.namespace}/{av.name} is at {av.text}: {cause.title}", cause.fix)
+        f.add_evidence(*cause.evidence)
+        # the same scheduler/kubelet events, seen by the log analyzer, are evidence for this finding
+        ctx.absorb(f, cause.catalog, match=lambda hit: hit.origin == f"events {st.namespace}",
+                   origin="cluster+logs")
+        out.append(f)
+    return out
+
+
 # --------------------------------------------------------------------------- the table
 
 
@@ -972,6 +997,8 @@ class Analyzer:
 
 
 TABLE: tuple[Analyzer, ...] = (
+    Analyzer(("DEP", "E10", "E26", "E09", "E21", "E15", "E16"), "Manager Deployment not available",
+             ("ME", "V"), analyze_rollout),
     Analyzer(("E01",), "Manager runs as the default ServiceAccount", ("R", "V", "M", "J"), analyze_e01,
              ("values.rbac",)),
     Analyzer(("E03",), "CA Secret name, content and namespace", ("V", "T", "S", "JE"), analyze_e03, ("secret.copy",)),
