@@ -3,8 +3,10 @@
 Order of work (nothing is touched before the plan is complete and accepted):
 
 1. **render** every artifact into ``--out`` (default: a new temporary directory);
-2. **check**: a failing check stops here; warnings are accepted (asked on a terminal
-   unless ``--yes``; printed and accepted without a terminal);
+2. **check**: a failing check stops here unless ignored (``ignore``: ids, globs or
+   ``all``; listed in the report); warnings are accepted (asked on a terminal unless
+   ``--yes``; printed and accepted without a terminal); results about what apply itself
+   creates or repairs (``Result.apply``) are listed as work to do and never stop it;
 3. **plan** (read-only): per object a live read plus a server-side dry-run apply gives
    created / changed / unchanged / conflict and a readable diff; the runner token is
    checked against GitLab. ``--dry-run`` ends here;
@@ -13,27 +15,33 @@ Order of work (nothing is touched before the plan is complete and accepted):
    server-side apply (field manager ``runner-wizard``) in dependency order:
    namespaces, service accounts, roles, role bindings, secrets. Unchanged objects are
    not written at all, so a second apply of the same answers writes nothing;
-5. **token**: create the runner in GitLab when needed, write the token Secret,
-   restart the manager when its token changed;
+5. **token**: create the runner in GitLab when needed and write the token Secret right
+   after (nothing else happens in between), delete runners an interrupted apply created
+   but never stored (marked in their maintenance note), restart the manager when its
+   token changed;
 6. **helm** ``upgrade --install`` when ``helm`` is on PATH and the release differs
-   (``mode: helm``), or the external manager's credentials (``mode: external``);
+   (``mode: helm``); a release a stopped helm left ``pending-*`` is first uninstalled (never
+   installed) or rolled back, when the user agrees (``--yes``). Or the external manager's
+   credentials (``mode: external``);
 7. **verify** with bounded waits; what cannot be verified gets its exact next step.
 
-Every write is idempotent, so a run stopped after any single write and started again
-ends in the same state as an uninterrupted run. ``fail_after_writes=N`` (or
-``RUNNER_WIZARD_FAIL_AFTER_WRITES=N``) simulates that stop: it raises
-:class:`InjectedFault` right after the N-th write (Kubernetes, GitLab or Helm).
+Every write is idempotent and the checks report what apply creates or repairs instead of
+failing on it, so a run stopped after any single write and started again ends in the same
+state as an uninterrupted run. ``on_write(n, what)`` observes every write (Kubernetes,
+GitLab or Helm) right after it happened; ``fail_after_writes=N`` uses it to raise
+:class:`InjectedFault` right after the N-th write (tests simulate a stopped process this way).
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import logging
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,7 +64,6 @@ if TYPE_CHECKING:
     from .tokens import ExternalOutcome, TokenOutcome
     from .verify import Verification
 
-FAIL_ENV = "RUNNER_WIZARD_FAIL_AFTER_WRITES"
 KIND_ORDER = {"Namespace": 0, "ServiceAccount": 1, "ClusterRole": 2, "Role": 2, "ClusterRoleBinding": 3,
               "RoleBinding": 3, "ConfigMap": 4, "Secret": 5}
 CONFLICT = "conflict"
@@ -102,6 +109,10 @@ class ApplyReport:
     restarted: bool = False
     warnings: list[str] = field(default_factory=list)
     next_steps: list[str] = field(default_factory=list)
+    ignored: list[Result] = field(default_factory=list)
+    """Failures and warnings of the checks that ``ignore`` let through."""
+    todo: list[Result] = field(default_factory=list)
+    """Check results about what apply creates or repairs (``Result.apply``)."""
     stopped: str = ""
     """Why apply stopped early: checks | declined | conflicts | token | error ('' when it ran through)."""
     error: str = ""
@@ -121,7 +132,7 @@ class ApplyReport:
         """Did (or would) anything change: objects, the runner, the release, external credentials?"""
         if any(o.action in (_diff.CREATED, _diff.CHANGED) for o in self.objects):
             return True
-        if self.token is not None and self.token.action in ("create", "reregister"):
+        if self.token is not None and (self.token.action in ("create", "reregister") or self.token.orphans):
             return True
         if self.helm_action in ("installed", "upgraded", "would-install", "would-upgrade"):
             return True
@@ -141,20 +152,33 @@ class ApplyReport:
         return 0 if self.verified else 1
 
 
-class _Writes:
-    """Counts writes; raises InjectedFault after the configured one."""
+WriteObserver = Callable[[int, str], None]
+"""``on_write(n, what)``: called right after the n-th write of a run (1-based), ``what`` names it."""
 
-    def __init__(self, report: ApplyReport, limit: int | None, emit: Callable[..., None]):
+
+class _Writes:
+    """Counts writes and tells the observer about each one."""
+
+    def __init__(self, report: ApplyReport, observer: WriteObserver | None):
         self.report = report
-        self.limit = limit
-        self.emit = emit
+        self.observer = observer
 
     def __call__(self, what: str) -> None:
         self.report.writes += 1
-        if self.limit is not None and self.report.writes >= self.limit:
-            self.emit("apply", FAIL, f"injected failure after write {self.report.writes} ({what})")
-            raise InjectedFault(f"injected failure after write {self.report.writes} ({what}); "
-                                "run apply again to finish")
+        if self.observer is not None:
+            self.observer(self.report.writes, what)
+
+
+def fail_after(n: int, emit: Callable[..., None] | None = None) -> WriteObserver:
+    """A write observer that raises :class:`InjectedFault` right after the n-th write."""
+
+    def observe(count: int, what: str) -> None:
+        if count >= n:
+            if emit is not None:
+                emit("apply", FAIL, f"injected failure after write {count} ({what})")
+            raise InjectedFault(f"injected failure after write {count} ({what}); run apply again to finish")
+
+    return observe
 
 
 # ---------------------------------------------------------------------------- public API
@@ -164,16 +188,23 @@ def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bo
           force_conflicts: bool = False, out_dir: str | os.PathLike[str] | None = None, settings: Any = None,
           reporter: Reporter | None = None, fail_after_writes: int | None = None,
           confirm: Confirm | None = None, kubeconfig: str | None = None,
-          checks: list[Result] | bool | None = None, gitlab: GitLabAPI | None = None) -> ApplyReport:
+          checks: list[Result] | bool | None = None, gitlab: GitLabAPI | None = None,
+          ignore: Iterable[str] | str = (), on_write: WriteObserver | None = None) -> ApplyReport:
     """Apply the answers to the cluster. Safe to call from a worker thread.
 
     ``reporter`` receives :class:`~wizard.progress.Event` objects. ``confirm(question, default)``
     answers questions (accept warnings, re-register a stale runner); without it, and without
     ``assume_yes``, every question takes its default (warnings accepted, re-registration declined).
     ``checks``: ``None`` runs the live checks, a list uses results already obtained, ``False``
-    skips them. ``kubeconfig`` is passed to the checks and to helm. Raises :class:`InjectedFault`
-    (fault injection) and :class:`~wizard.errors.BadInput`; every other problem ends in the report.
+    skips them. ``kubeconfig`` is passed to the checks and to helm. ``ignore``: check ids, globs
+    or ``"all"`` whose failures and warnings do not stop apply (the TUI's "continue anyway" passes
+    the ids it continues past); they end up in ``report.ignored``. ``on_write(n, what)`` observes
+    every write; ``fail_after_writes=N`` raises :class:`InjectedFault` right after the N-th (tests).
+    Raises :class:`InjectedFault` and :class:`~wizard.errors.BadInput`; every other problem ends in
+    the report.
     """
+    from .results import parse_ignore
+
     t0 = time.monotonic()
     report = ApplyReport(dry_run=dry_run, settings=settings if settings is not None else _settings_from_env())
     answers = report.settings.with_answers(answers)  # --chart-version
@@ -194,10 +225,20 @@ def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bo
                   " (--yes)" if assume_yes else " (default, no terminal)" if confirm is None else "")
         return answer
 
-    writes = _Writes(report, fail_after_writes, emit)
+    observer = on_write
+    if fail_after_writes is not None:
+        inject = fail_after(fail_after_writes, emit)
+
+        def observer(n: int, what: str, _user: WriteObserver | None = on_write) -> None:
+            if _user is not None:
+                _user(n, what)
+            inject(n, what)
+
+    writes = _Writes(report, observer)
     try:
         _run(answers, kube, report, emit=emit, ask=ask, writes=writes, dry_run=dry_run,
-             force=force_conflicts, out_dir=out_dir, kubeconfig=kubeconfig, checks=checks, gitlab=gitlab)
+             force=force_conflicts, out_dir=out_dir, kubeconfig=kubeconfig, checks=checks, gitlab=gitlab,
+             ignore=parse_ignore(ignore))
     except InjectedFault:
         raise
     except KeyboardInterrupt as exc:
@@ -230,13 +271,13 @@ def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bo
 def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., None],
          ask: Callable[[str, bool], bool], writes: _Writes, dry_run: bool, force: bool,
          out_dir: str | os.PathLike[str] | None, kubeconfig: str | None,
-         checks: list[Result] | bool | None, gitlab: GitLabAPI | None) -> None:
+         checks: list[Result] | bool | None, gitlab: GitLabAPI | None, ignore: frozenset[str]) -> None:
     from . import helm as _helm
     from . import tokens as _tokens
     from . import verify as _verify
     from .tls import load_ca_pem
     from .render import render, write
-    from .results import Status
+    from .results import gate
 
     external = a.cluster.mode == "external"
     settings = report.settings
@@ -274,8 +315,14 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
         emit("check", START, "running the live checks")
         results = _default_checks(a, kubeconfig, kube.context)
     report.checks = list(results)
-    fails = [r for r in results if r.status is Status.FAIL]
-    warns = [r for r in results if r.status is Status.WARN]
+    g = gate(results, ignore)
+    fails, warns = list(g.blocking), list(g.warnings)
+    report.ignored, report.todo = list(g.ignored), list(g.todo)
+    for r in g.todo:
+        emit("check", INFO, f"apply {r.apply}: {r.title}: {r.detail}".rstrip(": "), id=r.id, apply=r.apply)
+    for r in g.ignored:
+        emit("check", WARN, f"ignored ({r.status.value}): {r.title}: {r.detail}".rstrip(": "), r.fix, id=r.id,
+             ignored=True)
     for r in warns:
         emit("check", WARN, f"{r.title}: {r.detail}".rstrip(": "), r.fix, id=r.id)
     for r in fails:
@@ -283,11 +330,15 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
     if fails:
         report.stopped = "checks"
         report.next_steps += [f"{r.title}: {r.fix}" for r in fails if r.fix]
+        ids = ",".join(r.id for r in fails)
         emit("check", FAIL, f"{len(fails)} check(s) failed; nothing was changed. "
-                            "Run `runner-wizard check --answers FILE` for details")
+                            "Run `runner-wizard check --answers FILE` for details, or go on anyway with "
+                            f"--ignore {ids}")
         return
     if results:
-        emit("check", OK, f"{len(results)} checks: {len(warns)} warning(s), no failure")
+        extra = "".join([f", {len(g.todo)} for apply to create or repair" if g.todo else "",
+                         f", {len(g.ignored)} ignored" if g.ignored else ""])
+        emit("check", OK, f"{len(results)} checks: {len(warns)} warning(s){extra}, no failure")
     if warns and not ask(f"{len(warns)} check(s) gave a warning. Continue anyway?", True):
         report.stopped = "declined"
         emit("check", FAIL, "stopped: warnings not accepted; nothing was changed")
@@ -306,6 +357,10 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
     for w in token.warnings:
         emit("token", WARN, w)
     emit("token", INFO, token.describe(), runner_id=token.runner_id, action=token.action)
+    if token.orphans:
+        emit("token", CHANGED, f"{'would delete' if dry_run else 'will delete'} runner(s) "
+                               f"{', '.join('#' + str(i) for i in token.orphans)}: created for this install by an "
+                               "apply that was stopped before it stored their token", runner_ids=token.orphans)
 
     desired = _desired_objects(a, rendered, token)
     planned: list[tuple[dict[str, Any], ObjectResult]] = []
@@ -362,7 +417,6 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
         report.backup_path = _write_backup(kube, out, [o for o, _ in backups])
         emit("apply", INFO, f"backup of {len(backups)} changed object(s): {report.backup_path}",
              path=str(report.backup_path))
-    token_secret_done = False
     for obj, res in planned:
         if _is_token_secret(a, obj):
             continue  # written after the runner exists (step 5)
@@ -382,22 +436,40 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
         report.next_steps += token.next_steps
         emit("token", OK, f"runner #{token.runner_id} created; its token is stored only in Secret "
                           f"{_token_secret_ns(a)}/{names.token_secret(a)}", runner_id=token.runner_id)
+    restart_due = not external and (token.changed or token.restart_pending)
     for obj, res in planned:
         if not _is_token_secret(a, obj):
             continue
         fresh = token.source == "create_runner" and token.action in ("create", "reregister")
         if fresh:
             obj = _token_secret(a, token)
-        elif res.action == _diff.UNCHANGED:
+        elif res.action == _diff.UNCHANGED and not restart_due:
             continue
-        _apply_one(kube, obj, res, force, writes, emit)
-        token_secret_done = True
-    if token.changed and token_secret_done and not external:
+        if not restart_due:
+            _apply_one(kube, obj, res, force, writes, emit)
+            continue
+        if token.changed:
+            # the new token and "the pods still run the old one" land in one write, so an apply stopped
+            # before the restart below restarts them when it is run again
+            marked = copy.deepcopy(obj)
+            marked["metadata"].setdefault("annotations", {})[_tokens.RESTART_PENDING_ANNOTATION] = "token changed"
+            _apply_one(kube, marked, res, force, writes, emit)
         if _tokens.restart_manager(a, kube):
             writes("restart of the manager Deployment")
             report.restarted = True
             emit("token", CHANGED, f"the runner token changed: restarted the manager pods (Deployment "
                                    f"{a.cluster.runner_namespace}/{names.deployment(a)})")
+        kube.apply(obj, force=force)  # the restart is done: drop the marker
+        writes(f"{describe(obj)} (restart done)")
+    if token.orphans and api is not None:
+        # the token is durable in the cluster now: remove what an interrupted run left in GitLab
+        for rid in _tokens.delete_orphans(a, token, api, on_write=writes):
+            emit("token", CHANGED, f"deleted runner #{rid}, created for this install by an interrupted apply and "
+                                   "never used", runner_id=rid)
+        for w in token.warnings:
+            if w not in report.warnings:
+                report.warnings.append(w)
+                emit("token", WARN, w)
 
     # ---- 6. helm or external credentials
     if external:
@@ -414,7 +486,7 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
              + (f"; token expires {ext.expires_at}" if ext.expires_at else ""))
     else:
         assert htarget is not None
-        _helm_apply(report, htarget, emit, writes)
+        _helm_apply(report, htarget, emit, writes, ask)
 
     # ---- 7. verify
     _verify_all(a, kube, report, emit, api, token, _verify, _tokens)
@@ -598,7 +670,32 @@ def _helm_dry_run(report: ApplyReport, t: Any, emit: Callable[..., None]) -> Non
         emit("helm", CHANGED, f"would run: {report.helm_command}")
 
 
-def _helm_apply(report: ApplyReport, t: Any, emit: Callable[..., None], writes: _Writes) -> None:
+def _resume_pending(t: Any, state: Any, emit: Callable[..., None], writes: _Writes,
+                    ask: Callable[[str, bool], bool]) -> bool:
+    """A release left ``pending-*`` by a helm process that was stopped: with consent, uninstall a first install
+    that never finished, or roll an interrupted upgrade back, so the upgrade below can run. False: declined."""
+    from . import helm as _helm
+
+    first = state.status == "pending-install"
+    what = ("uninstall the half-done first install" if first else
+            f"roll it back to the last good revision")
+    if not ask(f"Helm release {t.namespace}/{t.release} is {state.status} (revision {state.revision}): a helm run "
+               f"was stopped halfway. If no other helm or apply is working on it right now, {what} and go on?",
+               False):
+        return False
+    argv = [t.binary, "uninstall", t.release, *t.global_flags(), "--wait=false"] if first else \
+        [t.binary, "rollback", t.release, *t.global_flags()]
+    proc = _helm.run(argv)
+    if proc.returncode != 0:
+        raise _helm.error_from(proc, what=f"helm {argv[1]}", t=t)
+    emit("helm", CHANGED, f"{'uninstalled' if first else 'rolled back'} the interrupted release "
+                          f"{t.namespace}/{t.release} ({state.status}, revision {state.revision})")
+    writes(f"helm {argv[1]} {t.release} (interrupted {state.status})")
+    return True
+
+
+def _helm_apply(report: ApplyReport, t: Any, emit: Callable[..., None], writes: _Writes,
+                ask: Callable[[str, bool], bool] | None = None) -> None:
     from . import helm as _helm
 
     if t.binary is None:
@@ -609,10 +706,14 @@ def _helm_apply(report: ApplyReport, t: Any, emit: Callable[..., None], writes: 
     emit("helm", START, f"Helm release {t.namespace}/{t.release}")
     try:
         state = _helm.release_state(t)
+        if state is not None and state.pending and ask is not None and _resume_pending(t, state, emit, writes, ask):
+            state = _helm.release_state(t)
         if state is not None and state.pending:
             raise _helm.HelmError(f"the release is in state {state.status} (an earlier helm run was interrupted)",
                                   next_step=f"helm -n {t.namespace} rollback {t.release} (or helm -n {t.namespace} "
-                                            f"uninstall {t.release} if it never installed), then run apply again")
+                                            f"uninstall {t.release} if it never installed), then run apply again; "
+                                            "or run apply again with --yes to let it do that, once no other helm "
+                                            "run works on this release")
         if _helm.up_to_date(t, state):
             report.helm_action = "unchanged"
             emit("helm", UNCHANGED, f"Helm release {t.namespace}/{t.release} is up to date "
@@ -798,11 +899,12 @@ def _tty_confirm(question: str, default: bool) -> bool:
 
 
 def command(args: Any, opts: Any) -> int:
-    """``runner-wizard apply --answers FILE [--dry-run] [--yes] [--out DIR] [--force-conflicts]``."""
+    """``runner-wizard apply --answers FILE [--dry-run] [--yes] [--out DIR] [--force-conflicts] [--ignore ID,...]``."""
     from .answers import load
-    from .errors import BadInput
+    from .checks import validate_ignore
     from .kube import Kube
     from .logsafe import redact
+    from .results import parse_ignore
 
     if args.out is not None:
         from .render import preflight_out
@@ -812,11 +914,8 @@ def command(args: Any, opts: Any) -> int:
     answers = settings.with_answers(load(args.answers))
     dry_run = bool(args.dry_run)
     _require_secrets(answers)
-    fail_after = os.environ.get(FAIL_ENV)
-    try:
-        limit = int(fail_after) if fail_after else None
-    except ValueError as exc:
-        raise BadInput(f"{FAIL_ENV}={fail_after!r} is not a whole number") from exc
+    ignore = parse_ignore(getattr(args, "ignore", None))
+    validate_ignore(answers, sorted(ignore))
     try:
         kube = Kube.connect(opts.kubeconfig, opts.context or answers.cluster.context)
     except KubeError as exc:
@@ -835,7 +934,7 @@ def command(args: Any, opts: Any) -> int:
     try:
         report = apply(answers, kube=kube, dry_run=dry_run, settings=settings, assume_yes=bool(args.yes),
                        force_conflicts=bool(getattr(args, "force_conflicts", False)), out_dir=args.out,
-                       reporter=reporter, fail_after_writes=limit, confirm=confirm, kubeconfig=opts.kubeconfig)
+                       reporter=reporter, confirm=confirm, kubeconfig=opts.kubeconfig, ignore=ignore)
     except InjectedFault as exc:
         print(f"runner-wizard: {exc}", file=sys.stderr)
         return 1
@@ -906,6 +1005,8 @@ def _print_summary(report: ApplyReport) -> None:
         print("Nothing changed: the cluster already matches the answers.")
     else:
         print(f"Applied: {n_changed} object(s) created or changed, {report.writes} write(s).")
+    if report.ignored:
+        print(f"Ignored (--ignore): {', '.join(f'{r.id} ({r.status.value})' for r in report.ignored)}")
     if report.token is not None and report.token.runner_id is not None:
         print(f"Runner id: {report.token.runner_id}")
     if report.backup_path:

@@ -74,6 +74,12 @@ def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     g.add_argument("--version", action="version", version=f"runner-wizard {__version__}")
 
 
+def _ignore_option(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--ignore", metavar="ID[,ID...]", action="append", default=[],
+                    help="do not let these checks' failures or warnings stop apply (check ids, globs like "
+                         "'rbac.*', or 'all'); they are listed as ignored in the summary and the JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="runner-wizard",
@@ -110,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--answers", metavar="FILE", required=True)
     sp.add_argument("--json", action="store_true",
                     help="print one JSON document (a result per check: id, status, detail, fix) for scripts")
+    _ignore_option(sp)
 
     sp = cmd("apply", "render, check, then apply to the cluster and install the Helm release")
     sp.add_argument("--answers", metavar="FILE", required=True)
@@ -122,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", metavar="DIR", help="where to write the rendered files (default: a temp dir)")
     sp.add_argument("--force-conflicts", action="store_true",
                     help="take over fields owned by another field manager")
+    _ignore_option(sp)
 
     sp = cmd("diagnose", "diagnose an existing install; optionally fix it")
     sp.add_argument("--answers", metavar="FILE")
@@ -133,7 +141,45 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--fix", action="store_true", help="offer fixes for what is found")
     sp.add_argument("--yes", action="store_true", help="apply fixes without asking")
+    sp.add_argument("--bundle", metavar="FILE.tar.gz",
+                    help="also write a redacted support bundle (objects, events, logs, access reviews, findings)")
+    _lifecycle_commands(cmd)
     return p
+
+
+def _lifecycle_commands(cmd: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """uninstall, rollback, upgrade, adopt (:mod:`wizard.lifecycle`)."""
+
+    def which(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--answers", metavar="FILE", help="the answers file of the install")
+        sp.add_argument("--namespace", metavar="NS", help="namespace of the release (without --answers)")
+        sp.add_argument("--release", metavar="NAME", help="Helm release name (without --answers)")
+        sp.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
+        sp.add_argument("--yes", action="store_true", help="do not ask before changing anything")
+
+    sp = cmd("uninstall", "remove the Helm release, what runner-wizard created and (optionally) the runner")
+    which(sp)
+    sp.add_argument("--keep-runner", action="store_true", help="keep the runner in GitLab")
+    sp = cmd("rollback", "roll the Helm release back to an earlier revision, after a values preview")
+    which(sp)
+    sp.add_argument("--to", metavar="REVISION", type=int, help="revision to return to (default: the previous one)")
+    sp = cmd("upgrade", "move the release to another chart version: preview, upgrade, verify, offer a rollback")
+    which(sp)
+    sp.add_argument("--to", metavar="VERSION", help="chart version (default: runner.chart_version of the answers)")
+    sp.add_argument("--out", metavar="DIR", help="where to write the rendered files (default: a temp dir)")
+    sp.add_argument("--rollback-on-failure", action="store_true",
+                    help="when helm fails or the manager is not available, roll back without asking")
+    sp = cmd("adopt", "take over an install made by hand: infer answers, show the changes, apply with consent")
+    sp.add_argument("--namespace", metavar="NS", required=True, help="namespace of the existing release")
+    sp.add_argument("--release", metavar="NAME", help="Helm release name (default: the only one in NS)")
+    sp.add_argument("--save", metavar="FILE", help="where to write the inferred answers file")
+    sp.add_argument("--group-id", metavar="ID", type=int,
+                    help="for a registration-token install: create the new runner in this group")
+    sp.add_argument("--project-id", metavar="ID", type=int,
+                    help="for a registration-token install: create the new runner in this project")
+    sp.add_argument("--dry-run", action="store_true", help="show the comparison only; write and apply nothing")
+    sp.add_argument("--yes", action="store_true", help="write the answers and apply without asking")
+    sp.add_argument("--out", metavar="DIR", help="where apply writes the rendered files")
 
 
 log = logging.getLogger("wizard.cli")
@@ -305,7 +351,26 @@ def _diagnose(args: argparse.Namespace, opts: GlobalOptions) -> int:
     return command(args, opts)
 
 
-COMMANDS: dict[str, Handler] = {"render": _render, "check": _check, "apply": _apply, "diagnose": _diagnose}
+def _uninstall(args: argparse.Namespace, opts: GlobalOptions) -> int:
+    from .lifecycle.uninstall import command
+
+    return command(args, opts)
+
+
+def _releases(args: argparse.Namespace, opts: GlobalOptions) -> int:
+    from .lifecycle.releases import command
+
+    return command(args, opts)
+
+
+def _adopt(args: argparse.Namespace, opts: GlobalOptions) -> int:
+    from .lifecycle.adopt import command
+
+    return command(args, opts)
+
+
+COMMANDS: dict[str, Handler] = {"render": _render, "check": _check, "apply": _apply, "diagnose": _diagnose,
+                                "uninstall": _uninstall, "rollback": _releases, "upgrade": _releases, "adopt": _adopt}
 """The core's commands; the entry point adds the front ends (``tui``, ``prompt``)."""
 
 

@@ -9,6 +9,17 @@ Runner token (``gitlab.create_runner``)
     that GitLab accepts (``POST /runners/verify`` with system_id ``runner-wizard-check``;
     the check's manager row is removed again) is reused, so no second runner appears.
 
+Interrupted apply (no orphaned runner)
+    The token Secret is written right after ``POST /user/runners`` answers, before anything
+    else. For the one round trip in between, every runner apply creates carries a mark in its
+    maintenance note, ``[runner-wizard:<16 hex>]``, derived from the cluster (the UID of
+    ``kube-system``), the runner namespace and the Secret's name. Each apply in
+    ``create_runner`` mode lists the runners of that group / project (instance: all) with that
+    description, reads their notes, and deletes the marked ones the Secret does not hold:
+    runners a stopped apply created but never stored. Listing needs a token with ``api``,
+    ``read_api`` or ``manage_runner`` (deleting: ``api`` or ``manage_runner``); with a
+    ``create_runner``-only token this clean-up is skipped and said so.
+
 Stale token (seed 003)
     When GitLab rejects the stored token (403, or 422 "orphaned"), the wizard offers
     to delete the old runner by id (when known and allowed), create a new one, update
@@ -27,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import hashlib
 import json
 import os
 import time
@@ -42,7 +54,11 @@ from .gitlab_api import CHECK_SYSTEM_ID, GitLabAPI, GitLabError
 from .kube import Kube, KubeError, collection_path
 
 RUNNER_ID_ANNOTATION = "runner-wizard/runner-id"
+MARK_PREFIX = "[runner-wizard:"
 RESTART_ANNOTATION = "runner-wizard/restartedAt"
+RESTART_PENDING_ANNOTATION = "runner-wizard/restart-pending"
+"""On the token Secret between writing a changed token and restarting the manager pods: an apply stopped
+in between leaves it, and the next apply restarts the pods (then removes it)."""
 TOKEN_KEY = "runner-token"
 REGISTRATION_KEY = "runner-registration-token"
 
@@ -70,6 +86,7 @@ class StoredToken:
     token: str = field(default="", repr=False)
     registration_token: str = field(default="", repr=False)
     runner_id: int | None = None
+    restart_pending: bool = False
 
 
 def read_stored(answers: Answers, kube: Kube) -> StoredToken:
@@ -81,7 +98,8 @@ def read_stored(answers: Answers, kube: Kube) -> StoredToken:
     ann = (obj.get("metadata") or {}).get("annotations") or {}
     rid = ann.get(RUNNER_ID_ANNOTATION)
     return StoredToken(True, token=_b64d(data.get(TOKEN_KEY)), registration_token=_b64d(data.get(REGISTRATION_KEY)),
-                       runner_id=int(rid) if rid and str(rid).isdigit() else None)
+                       runner_id=int(rid) if rid and str(rid).isdigit() else None,
+                       restart_pending=RESTART_PENDING_ANNOTATION in ann)
 
 
 # ---------------------------------------------------------------------------- outcome
@@ -110,10 +128,17 @@ class TokenOutcome:
     secret_exists: bool = False
     changed: bool = False
     """The Secret's token differs from what it held (pods must restart if they run)."""
+    restart_pending: bool = False
+    """An earlier apply wrote a new token but was stopped before it restarted the pods."""
     done: bool = False
     """The GitLab side is settled (runner created, if one was needed)."""
     warnings: list[str] = field(default_factory=list)
     next_steps: list[str] = field(default_factory=list)
+    mark: str = ""
+    """``[runner-wizard:...]``: put into the maintenance note of a runner apply creates."""
+    orphans: list[int] = field(default_factory=list)
+    """Marked runners the Secret does not hold: left by an interrupted apply; deleted once the token is stored."""
+    deleted_orphans: list[int] = field(default_factory=list)
 
     @property
     def pending(self) -> bool:
@@ -147,12 +172,13 @@ def plan_token(answers: Answers, kube: Kube, api: GitLabAPI | None, *, values: d
         if g.token is not None:
             token = g.token.resolve("gitlab.token")
             out = TokenOutcome("token", "from-answers", token=token, secret_exists=stored.exists,
-                               changed=stored.exists and stored.token != token, done=True)
+                               changed=stored.exists and stored.token != token, done=True,
+                               restart_pending=stored.restart_pending)
         else:
             reg = g.registration_token.resolve("gitlab.registration_token") if g.registration_token else ""
             out = TokenOutcome("registration_token", "from-answers", registration_token=reg,
                                secret_exists=stored.exists, changed=stored.exists and stored.registration_token != reg,
-                               done=True)
+                               done=True, restart_pending=stored.restart_pending)
             out.warnings.append(
                 "gitlab.registration_token is the deprecated registration workflow (disabled by default since "
                 "GitLab 17.0; removal scheduled for 20.0); prefer gitlab.create_runner or a glrt- token")
@@ -161,7 +187,9 @@ def plan_token(answers: Answers, kube: Kube, api: GitLabAPI | None, *, values: d
 
     if api is None:
         raise TokenError("gitlab.create_runner needs the GitLab API, but no client was given")
-    out = TokenOutcome("create_runner", "create", secret_exists=stored.exists)
+    out = TokenOutcome("create_runner", "create", secret_exists=stored.exists, mark=install_mark(answers, kube),
+                       restart_pending=stored.restart_pending)
+    marked = find_marked_runners(answers, api, out)
     if stored.token:
         try:
             info = api.verify_runner(stored.token, system_id=CHECK_SYSTEM_ID)
@@ -178,6 +206,8 @@ def plan_token(answers: Answers, kube: Kube, api: GitLabAPI | None, *, values: d
                     out.action = "declined"
                     out.next_steps.append(
                         "re-register the runner: run apply again and accept the question, or add --yes")
+                    return out
+                out.orphans = [i for i in marked or [] if i != stored.runner_id]
                 return out
             raise TokenError(f"cannot check the stored runner token with GitLab: {exc.message}",
                              "make GitLab reachable from here, then run apply again (no second runner is "
@@ -189,6 +219,11 @@ def plan_token(answers: Answers, kube: Kube, api: GitLabAPI | None, *, values: d
         out.token_expires_at = info.get("token_expires_at")
         out.done = True
         _expiry_warning(out)
+    out.orphans = [i for i in marked or [] if i != out.runner_id]
+    if marked is None and out.action == "create" and \
+            kube.get_or_none(f"/api/v1/namespaces/{answers.cluster.runner_namespace}") is not None:
+        # the namespace exists but the Secret does not: maybe an apply stopped right after creating a runner
+        out.warnings.append(_NO_LISTING.format(path=_list_path(answers)))
     _unregister_warning(out, "glrt-", values)
     return out
 
@@ -225,7 +260,8 @@ def realize_token(answers: Answers, outcome: TokenOutcome, api: GitLabAPI,
     try:
         created = api.create_runner(api_token, cr.runner_type, group_id=cr.group_id, project_id=cr.project_id,
                                     description=cr.description, tag_list=list(cr.tags),
-                                    run_untagged=cr.run_untagged)
+                                    run_untagged=cr.run_untagged,
+                                    maintenance_note=maintenance_note(answers, outcome.mark) if outcome.mark else None)
     except GitLabError as exc:
         hint = {401: "the API token is invalid, expired or revoked; create a new one with the create_runner "
                      "scope",
@@ -245,6 +281,101 @@ def realize_token(answers: Answers, outcome: TokenOutcome, api: GitLabAPI,
                          f"delete runner #{outcome.runner_id} in GitLab and run apply again")
     _expiry_warning(outcome)
     return outcome
+
+
+def install_mark(answers: Answers, kube: Kube) -> str:
+    """``[runner-wizard:<16 hex>]`` naming this install: cluster (kube-system's UID, else the API server
+    address), runner namespace and token Secret. The same for every run of the same answers."""
+    uid = ""
+    try:
+        uid = ((kube.get_or_none("/api/v1/namespaces/kube-system") or {}).get("metadata") or {}).get("uid") or ""
+    except KubeError:
+        pass
+    ident = f"{uid or kube.server}/{answers.cluster.runner_namespace}/{names.token_secret(answers)}"
+    return f"{MARK_PREFIX}{hashlib.sha256(ident.encode()).hexdigest()[:16]}]"
+
+
+def maintenance_note(answers: Answers, mark: str) -> str:
+    return (f"{mark} Created by runner-wizard; its token is kept in the cluster, Secret "
+            f"{answers.cluster.runner_namespace}/{names.token_secret(answers)}. A runner with this mark that the "
+            "Secret does not hold was left by an interrupted apply; the next apply deletes it.")
+
+
+def _list_path(answers: Answers) -> str:
+    cr = answers.gitlab.create_runner
+    assert cr is not None
+    if cr.runner_type == "group_type":
+        return f"/groups/{int(cr.group_id or 0)}/runners"
+    if cr.runner_type == "project_type":
+        return f"/projects/{int(cr.project_id or 0)}/runners"
+    return "/runners/all"
+
+
+_NO_LISTING = ("the API token may not list runners (GET {path}), so runners an interrupted apply may have left "
+               "cannot be found; a token with the api, read_api or manage_runner scope lets apply find and delete "
+               "them")
+
+
+def find_marked_runners(answers: Answers, api: GitLabAPI, out: TokenOutcome) -> list[int] | None:
+    """Ids of the runners carrying this install's mark (read-only); None when the API token may not
+    list runners."""
+    cr = answers.gitlab.create_runner
+    assert cr is not None
+    token = cr.api_token.resolve("gitlab.create_runner.api_token")
+    path = _list_path(answers)
+    candidates: list[int] = []
+    try:
+        page = 1
+        while page <= 20:
+            items = api.request("GET", path, token=token,
+                                query={"type": cr.runner_type, "per_page": 100, "page": page})[1] or []
+            for it in items:
+                if isinstance(it, dict) and (it.get("description") or "") == cr.description \
+                        and it.get("runner_type", cr.runner_type) == cr.runner_type:
+                    rid = _int(it.get("id"))
+                    if rid is not None:
+                        candidates.append(rid)
+            if len(items) < 100:
+                break
+            page += 1
+        marked = []
+        for rid in candidates:
+            note = api.get_runner(token, rid).get("maintenance_note") or ""
+            if out.mark and out.mark in note:
+                marked.append(rid)
+        return marked
+    except GitLabError as exc:
+        if exc.status in (401, 403, 404):
+            return None
+        raise TokenError(f"cannot list the runners of this install: {exc.message}",
+                         "make GitLab reachable from here, then run apply again") from exc
+
+
+def delete_orphans(answers: Answers, outcome: TokenOutcome, api: GitLabAPI,
+                   on_write: Callable[[str], None] | None = None) -> list[int]:
+    """Delete ``outcome.orphans`` (never the runner the Secret holds). Returns the ids deleted."""
+    cr = answers.gitlab.create_runner
+    assert cr is not None
+    token = cr.api_token.resolve("gitlab.create_runner.api_token")
+    done: list[int] = []
+    for rid in list(outcome.orphans):
+        if rid == outcome.runner_id:
+            continue
+        try:
+            api.delete_runner(token, rid)
+        except GitLabError as exc:
+            if exc.status == 404:
+                outcome.deleted_orphans.append(rid)
+                continue
+            outcome.warnings.append(f"could not delete runner #{rid}, left by an interrupted apply ({exc.message})")
+            outcome.next_steps.append(f"delete runner #{rid} in GitLab: {answers.gitlab.base_url}admin/runners/{rid} "
+                                      "(or the group/project CI/CD settings, Runners)")
+            continue
+        outcome.deleted_orphans.append(rid)
+        done.append(rid)
+        if on_write:
+            on_write(f"deleted runner #{rid} (left by an interrupted apply)")
+    return done
 
 
 def ensure_runner_token(answers: Answers, kube: Kube, api: GitLabAPI | None, *, dry_run: bool = False,

@@ -26,7 +26,7 @@ from tests.support import charts
 from wizard import apply as apply_mod
 from wizard import names
 from wizard.answers import load
-from wizard.apply import InjectedFault, apply
+from wizard.apply import apply
 from wizard.cli import main
 from wizard.diff import normalize
 from wizard.kube import Kube
@@ -48,8 +48,7 @@ def _env(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     monkeypatch.setenv("RUNNER_WIZARD_VERIFY_TIMEOUT", "1")
     monkeypatch.setenv("RUNNER_TOKEN", TOKEN)
-    for var in ("RUNNER_WIZARD_CHART", "RUNNER_WIZARD_FAIL_AFTER_WRITES", "RUNNER_WIZARD_EXTERNAL_TOKEN",
-                "KUBECONFIG"):
+    for var in ("RUNNER_WIZARD_CHART", "RUNNER_WIZARD_EXTERNAL_TOKEN", "KUBECONFIG"):
         monkeypatch.delenv(var, raising=False)
     for var, sub in (("HELM_CACHE_HOME", "cache"), ("HELM_CONFIG_HOME", "config"), ("HELM_DATA_HOME", "data")):
         monkeypatch.setenv(var, str(tmp_path / "helm" / sub))
@@ -285,44 +284,8 @@ def test_conflict_with_another_manager_is_reported_then_forced(envtest, tmp_path
 # ---------------------------------------------------------------------------- faults
 
 
-def _writes_of_clean_run(kube, tmp_path, make) -> tuple[int, dict]:
-    a = make()
-    report = apply(a, kube=kube, out_dir=tmp_path / "ref", assume_yes=True)
-    assert report.stopped == "", report.error
-    return report.writes, ns_objects(kube, a)
-
-
-@pytest.mark.slow
-def test_stop_after_each_write_then_rerun_equals_uninterrupted_run(envtest, tmp_path):
-    kube = kube_for(envtest)
-
-    def make():
-        return load(answers_file(tmp_path, _suffix(), ca_file=str(_ca_pem(tmp_path))))
-
-    total, reference = _writes_of_clean_run(kube, tmp_path, make)
-    assert total >= 8  # 2 namespaces, 2 SAs, role, binding, CA secret, token secret
-    for n in range(1, total + 1):
-        a = make()
-        with pytest.raises(InjectedFault, match=f"after write {n}"):
-            apply(a, kube=kube, out_dir=tmp_path / f"f{n}", assume_yes=True, fail_after_writes=n)
-        rerun = apply(a, kube=kube, out_dir=tmp_path / f"f{n}", assume_yes=True)
-        assert rerun.stopped == "", rerun.error
-        assert rerun.writes == total - n, (n, rerun.writes)
-        assert ns_objects(kube, a) == reference, f"end state differs after a stop at write {n}"
-
-
-def test_fault_injection_from_the_environment(envtest, tmp_path, capsys, monkeypatch):
-    sfx = _suffix()
-    ans = answers_file(tmp_path, sfx)
-    monkeypatch.setenv("RUNNER_WIZARD_FAIL_AFTER_WRITES", "3")
-    assert run_cli(envtest, ans, tmp_path / "o", "--yes") == 1
-    assert "injected failure after write 3" in all_output(capsys)
-    kube = kube_for(envtest)
-    assert kube.get_or_none(f"/api/v1/namespaces/rs-{sfx}/serviceaccounts/gitlab-runner") is not None
-    assert kube.get_or_none(f"/api/v1/namespaces/rj-{sfx}/serviceaccounts/gitlab-runner-job") is None
-    monkeypatch.delenv("RUNNER_WIZARD_FAIL_AFTER_WRITES")
-    assert run_cli(envtest, ans, tmp_path / "o", "--yes") == 1  # not verified (no helm), but complete
-    assert kube.get_or_none(f"/api/v1/namespaces/rs-{sfx}/secrets/gitlab-runner-token") is not None
+# The stop-after-every-write loop, with the real checks, helm and both token modes, and the
+# SIGKILL variant live in tests/e2e/test_resume.py.
 
 
 def _ca_pem(tmp_path: Path) -> Path:

@@ -25,7 +25,7 @@ import secrets
 import threading
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from .tlsfactory import Cert, LoopbackHTTPServer, server_context
 
@@ -491,6 +491,9 @@ class FakeGitLab:
         r(("DELETE", c(r"/runners/managers"), self._delete_manager))
         r(("POST", c(r"/runners"), self._register_legacy))
         r(("DELETE", c(r"/runners"), self._delete_by_token))
+        r(("GET", c(r"/runners/all"), self._list_all_runners))
+        r(("GET", c(r"/groups/(?P<id>\d+)/runners"), self._list_group_runners))
+        r(("GET", c(r"/projects/(?P<id>\d+)/runners"), self._list_project_runners))
         r(("GET", c(r"/runners/(?P<id>\d+)"), self._get_runner))
         r(("GET", c(r"/runners/(?P<id>\d+)/managers"), self._get_managers))
         r(("DELETE", c(r"/runners/(?P<id>\d+)"), self._delete_runner))
@@ -735,6 +738,49 @@ class FakeGitLab:
     def _get_managers(self, *, params: dict[str, Any], headers: Any, id: str) -> Any:  # noqa: A002
         r = self._managed_runner(params, headers, id, "GET")
         return [m.as_json() for m in r.managers.values()]
+
+    # runner lists (GitLab docs, "Runners API": list all / group's / project's runners). Summary fields
+    # only (no maintenance_note); filters type, paused, tag_list; pages per_page (default 20, max 100)/page.
+    def _list(self, runners: Iterable[FakeRunner], params: dict[str, Any]) -> Any:
+        rtype = params.get("type")
+        if rtype is not None and rtype not in RUNNER_TYPES:
+            raise _HTTPError(400, {"error": "type does not have a valid value"})
+        tags = params.get("tag_list")
+        want_tags = [t.strip() for t in tags.split(",")] if isinstance(tags, str) and tags else []
+        out = [r for r in sorted(runners, key=lambda x: x.id)
+               if (rtype is None or r.runner_type == rtype) and all(t in r.tag_list for t in want_tags)
+               and ("paused" not in params or r.paused == _to_bool(params["paused"]))]
+        per_page = min(100, self._int_param(params, "per_page") or 20)
+        page = max(1, self._int_param(params, "page") or 1)
+        rows = out[(page - 1) * per_page:page * per_page]
+        keys = ("id", "description", "ip_address", "active", "paused", "is_shared", "runner_type", "name",
+                "online", "status")
+        return [{k: r.details()[k] for k in keys} for r in rows]
+
+    def _list_all_runners(self, *, params: dict[str, Any], headers: Any) -> Any:
+        u = self._user_for(headers, params)
+        self._require_scope(u, "GET", ["manage_runner"])
+        if not u.admin:
+            raise _message(403)
+        return self._list(self._runners.values(), params)
+
+    def _list_group_runners(self, *, params: dict[str, Any], headers: Any, id: str) -> Any:  # noqa: A002
+        u = self._user_for(headers, params)
+        self._require_scope(u, "GET", ["manage_runner"])
+        gid = int(id)
+        if not u.admin and u.level_in("group", gid) < ACCESS_LEVELS["maintainer"]:
+            raise _message(403)
+        return self._list([r for r in self._runners.values()
+                           if r.runner_type == "instance_type" or r.group_id == gid], params)
+
+    def _list_project_runners(self, *, params: dict[str, Any], headers: Any, id: str) -> Any:  # noqa: A002
+        u = self._user_for(headers, params)
+        self._require_scope(u, "GET", ["manage_runner"])
+        pid = int(id)
+        if not u.admin and u.level_in("project", pid) < ACCESS_LEVELS["maintainer"]:
+            raise _message(403)
+        return self._list([r for r in self._runners.values()
+                           if r.runner_type == "instance_type" or pid in r.project_ids], params)
 
     def _delete_runner(self, *, params: dict[str, Any], headers: Any, id: str) -> Any:  # noqa: A002
         r = self._managed_runner(params, headers, id, "DELETE")

@@ -612,6 +612,9 @@ class _ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     block_on_close = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5; a check run opens several connections at once,
+    # and on a loaded 2-core machine the accept loop can fall behind that.
+    request_queue_size = 128
 
     def __init__(self, addr: tuple[str, int], handler: type, owner: "LoopbackHTTPServer") -> None:
         self.address_family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET

@@ -3,6 +3,10 @@
 Each row names the seed, the error the user hit, and the check id; the test builds that
 situation with real things (TLS servers, fake GitLab, real apiserver, real registry) and
 runs the check, which must report fail (or warn, where the seed itself was a warning).
+Where ``runner-wizard apply`` itself creates or repairs what the seed lacked (a job
+ServiceAccount, the CA Secret in the jobs namespace, a Role rule, the RoleBinding), the check
+must name it as such (``apply="creates"`` / ``"repairs"``, status warn): caught, with its fix,
+but never a failure that would stop the apply that fixes it.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ class Row:
     check_id: str
     scenario: str
     statuses: frozenset = frozenset(FAIL)
+    apply: str | None = None
+    """"creates" / "repairs" when apply fixes it (then the status is warn)."""
 
 
 TABLE = [
@@ -42,13 +48,14 @@ TABLE = [
     Row("000 §2", "You have specified an authentication token in the legacy parameter --registration-token",
         "gitlab.token.type", "glrt_in_registration_slot"),
     Row("000 §3", 'secrets is forbidden: User "system:serviceaccount:ci-system:gitlab-runner" cannot create '
-        'resource "secrets" in the namespace "ci-jobs"', "rbac.manager.secrets.create", "role_without_secrets"),
+        'resource "secrets" in the namespace "ci-jobs"', "rbac.manager.secrets.create", "role_without_secrets",
+        frozenset(WARN), "repairs"),
     Row("000 §4", 'serviceaccounts "gitlab-runner" not found (job service_account in ci-jobs)',
-        "cluster.sa.job", "no_job_sa"),
+        "cluster.sa.job", "no_job_sa", frozenset(WARN), "creates"),
     Row("000 §5", 'FailedMount ... secret "gitlab-ca" not found (created only in ci-system)',
-        "cluster.secret.ca.jobs", "ca_only_in_runner_ns"),
+        "cluster.secret.ca.jobs", "ca_only_in_runner_ns", frozenset(WARN), "creates"),
     Row("000 §6", 'pods "runner-..." is forbidden: ... cannot create resource "pods/attach"',
-        "rbac.manager.pods-attach.create", "role_without_attach"),
+        "rbac.manager.pods-attach.create", "role_without_attach", frozenset(WARN), "repairs"),
     Row("000 §7", "CRI-O: insecure (plain-HTTP) registries need node configuration",
         "registry.0.tls", "http_registry", frozenset(WARN)),
     Row("002 #1", "getting Kubernetes config: invalid configuration: no configuration has been provided",
@@ -60,15 +67,17 @@ TABLE = [
     Row("002 #4", "prepare environment: setting up credentials: Unauthorized", "cluster.reachable",
         "bad_bearer_token"),
     Row("002 #5", 'secrets is forbidden: User "system:serviceaccount:gitlab:gitlab-runner" ... in the namespace '
-        '"default" (no rights in the namespace jobs run in)', "rbac.manager.secrets.create", "role_without_binding"),
+        '"default" (no rights in the namespace jobs run in)', "rbac.manager.secrets.create", "role_without_binding",
+        frozenset(WARN), "creates"),
     Row("002 #6", 'same, in the namespace "gitlab": the RoleBinding was missing', "rbac.manager.secrets.create",
-        "role_without_binding"),
+        "role_without_binding", frozenset(WARN), "creates"),
     Row("002 #7", "image pull failed: dial tcp ...:443: connect: connection refused (helper image registry)",
         "registry.0.reach", "refused_registry"),
     Row("003", "403 Forbidden with a stale authentication token (a new registration token does not help)",
         "gitlab.token.valid", "stale_token"),
     Row("004 §9.1", 'secrets is forbidden: User "system:serviceaccount:cicd:default" cannot create resource '
-        '"secrets"', "rbac.manager.secrets.create", "default_sa"),
+        '"secrets"', "rbac.manager.secrets.create", "default_sa", frozenset(WARN),
+        "repairs"),
     Row("004 §9.2", "job cannot fetch https://gitlab.mylab.com (hostAliases only on the manager pod)",
         "dns.gitlab", "alias_manager_only"),
 ]
@@ -266,5 +275,8 @@ def test_seed_is_caught_beforehand(row: Row, request, tmp_path, monkeypatch):
     results = SCENARIOS[row.scenario](env, row)
     r = results[row.check_id]
     assert r.status in row.statuses, f"{row.seed}: {row.check_id} -> {r.status.value}: {r.detail}"
+    assert r.apply == row.apply, f"{row.seed}: {row.check_id}: apply={r.apply!r}: {r.detail}"
+    if row.apply:
+        assert f"apply {row.apply} this" in r.detail
     assert r.fix, "a failing check must say what to do"
     assert TOKEN not in r.detail + r.fix

@@ -124,8 +124,15 @@ def test_checks_block_exactly_when_go_rejects(served, go_oracle: GoOracle, tmp_p
     if case.ca_file is not None:
         (tmp_path / "ca.crt").write_bytes(case.ca_file)
         doc["gitlab"]["ca"] = {"file": "ca.crt"}
-    with tls.system_pool([c.cert for c in case.system]):
-        res = {r.id: r for r in run_checks(parse(doc, base_dir=tmp_path), ids=["tls.*"])}
+    def run() -> dict:
+        with tls.system_pool([c.cert for c in case.system]):
+            return {r.id: r for r in run_checks(parse(doc, base_dir=tmp_path), ids=["tls.*"])}
+
+    res = run()
+    if "the server closed the connection" in (res["tls.gitlab.chain"].detail or "") and go["trusted"]:
+        # the loopback server dropped a connection on a loaded machine (seen once under 7 parallel
+        # suites); the verdict is what is judged here, so look once more before judging it
+        res = run()
     core = ("tls.gitlab.chain", "tls.gitlab.trust", "tls.gitlab.name", "tls.gitlab.expiry")
     failed = [i for i in core if res[i].status is Status.FAIL]
     assert bool(failed) == (not go["trusted"]), (go, {i: res[i].detail for i in failed})

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..answers import Answers
-from ..results import Result, Status, any_failed, report_json, summarize
+from ..results import Result, Status, gate, report_json, summarize, unknown_ignores
 from . import cluster, dns, gitlab, registry, tls
 from .engine import STEPS, CheckContext, CheckSpec, Skip, run_specs
 
@@ -27,7 +27,8 @@ _log = logging.getLogger("wizard.checks")
 
 CHECKS: list[CheckSpec] = [*tls.CHECKS, *gitlab.CHECKS, *dns.CHECKS, *cluster.CHECKS, *registry.CHECKS]
 
-__all__ = ["CHECKS", "STEPS", "CheckContext", "CheckSpec", "Skip", "run_checks", "command", "format_table"]
+__all__ = ["CHECKS", "STEPS", "CheckContext", "CheckSpec", "Skip", "run_checks", "command", "format_table",
+           "check_ids", "validate_ignore"]
 
 
 def run_checks(answers: Answers, *, kubeconfig: str | None = None, context: str | None = None,
@@ -58,18 +59,24 @@ def run_checks(answers: Answers, *, kubeconfig: str | None = None, context: str 
 
 # --------------------------------------------------------------------------- command line
 
-_COLORS = {"pass": "32", "warn": "33", "fail": "31", "skip": "90"}
+_COLORS = {"pass": "32", "warn": "33", "fail": "31", "skip": "90", "apply": "36", "ignored": "35"}
 
 
-def format_table(results: list[Result], *, color: bool = False, width: int = 100) -> str:
+def format_table(results: list[Result], *, color: bool = False, width: int = 100,
+                 ignore: Sequence[str] = ()) -> str:
+    """The text table of ``check``. Results apply creates or repairs show as ``+ APPLY``; ignored
+    failures and warnings keep their status and say ``(ignored)``."""
     def paint(s: str, status: str) -> str:
         return f"\033[{_COLORS[status]}m{s}\033[0m" if color else s
 
+    g = gate(results, ignore)
+    ignored = {r.id for r in g.ignored}
     lines = []
     idw = min(44, max((len(r.id) for r in results), default=10))
     for r in results:
-        st = r.status.value
-        head = f"{paint(r.status.symbol + ' ' + st.upper().ljust(4), st)}  {r.id.ljust(idw)}  {r.title}"
+        st = "apply" if r.apply else r.status.value
+        tail = "  (ignored)" if r.id in ignored else ""
+        head = f"{paint(r.mark + ' ' + r.label.ljust(5), st)} {r.id.ljust(idw)}  {r.title}{tail}"
         lines.append(head)
         wrap = max(40, width - 8)
         if r.detail:
@@ -80,24 +87,59 @@ def format_table(results: list[Result], *, color: bool = False, width: int = 100
             lines.append(f"        catalog: {', '.join(r.catalog)}")
     s = summarize(results)
     lines.append("")
-    lines.append(f"{s['pass']} passed, {s['warn']} warnings, {s['fail']} failed, {s['skip']} skipped")
+    todo = len(g.todo)
+    failed = f"{s['fail']} failed" + (f" ({len([r for r in g.ignored if r.status is Status.FAIL])} ignored)"
+                                      if any(r.status is Status.FAIL for r in g.ignored) else "")
+    lines.append(f"{s['pass']} passed, {s['warn'] - todo} warnings, {todo} for apply to create or repair, "
+                 f"{failed}, {s['skip']} skipped")
+    if g.ignored:
+        lines.append(f"ignored (--ignore): {', '.join(r.id for r in g.ignored)}")
     return "\n".join(lines)
+
+
+def check_ids(answers: Answers, checks: Sequence[CheckSpec] | None = None) -> list[str]:
+    """Every check id these answers expand to (per-item rows included)."""
+    from .engine import _expand
+
+    return [b.id for b in _expand(checks if checks is not None else CHECKS, answers)]
+
+
+def validate_ignore(answers: Answers, ignore: Sequence[str]) -> None:
+    """Bad input (exit 2) for an ``--ignore`` entry that names no check."""
+    from ..errors import BadInput
+
+    ids = check_ids(answers)
+    unknown = unknown_ignores(ignore, ids)
+    if unknown:
+        import difflib
+
+        hints = []
+        for u in unknown:
+            close = difflib.get_close_matches(u, ids, n=1)
+            hints.append(f"{u!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise BadInput(f"--ignore: no check has the id {', '.join(hints)}; use a check id from "
+                       "`runner-wizard check --answers FILE`, a glob like 'rbac.*', or 'all'")
 
 
 def command(args: Any, opts: Any) -> int:
     from ..answers import load
 
+    from ..results import parse_ignore
+
     answers = load(args.answers)
+    ignore = parse_ignore(getattr(args, "ignore", None))
+    validate_ignore(answers, sorted(ignore))
     as_json = bool(getattr(args, "json", False))
     results = run_checks(answers, kubeconfig=getattr(opts, "kubeconfig", None),
                          context=getattr(opts, "context", None))
     if as_json:
-        print(report_json(results))
+        print(report_json(results, ignore))
     else:
         color = sys.stdout.isatty() and not getattr(opts, "no_color", False) and not os.environ.get("NO_COLOR")
         try:
             width = os.get_terminal_size().columns
         except OSError:
             width = 100
-        print(format_table(results, color=color, width=width))
-    return 1 if any_failed(results) else 0
+        print(format_table(results, color=color, width=width, ignore=sorted(ignore)))
+    # exit 0 unless a failure nobody ignored: what apply creates or repairs is not a failure
+    return 0 if gate(results, ignore).ok else 1

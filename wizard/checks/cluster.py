@@ -1,8 +1,13 @@
 """Cluster: reachability, the installer's rights, namespaces, the manager's RBAC (SubjectAccessReview),
 service accounts, Secrets, a server-side dry run of a job-shaped pod as the manager, and the nodes.
 
-Before apply, objects runner-wizard creates are reported as "will be created by apply" (pass) rather
-than failures; once the install exists (its Role or token Secret is there) they are real results.
+One meaning for check and apply: a state that ``apply`` itself creates or repairs (a missing
+namespace, ServiceAccount, CA, token or pull Secret, a Role lacking a rule, a RoleBinding missing
+its subject...) is reported with ``apply="creates"`` / ``apply="repairs"`` and status ``warn``,
+the same before a first install, after a partial one and on a damaged one; it never blocks
+apply. A failure is what apply cannot change (an immutable field, a namespace it may not create,
+the answers' own CA being unusable...). Checks that depend on objects apply will create (the
+SubjectAccessReviews, the job pod dry run) say so instead of failing.
 """
 
 from __future__ import annotations
@@ -10,18 +15,20 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
 from .. import chart, names, rbac, tls
 from ..kube import KubeError, collection_path, service_account_user
-from ..results import Status
+from ..results import ApplyAction, Result, Status
 from .engine import CheckContext, CheckSpec, Skip
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 RUNNER_VERSION = "18.9.0"
 DEFAULT_HELPER = f"registry.gitlab.com/gitlab-org/gitlab-runner/gitlab-runner-helper:x86_64-v{RUNNER_VERSION}"
-WILL_CREATE = "will be created by apply"
+PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
 
 
 # --------------------------------------------------------------------------- shared facts
@@ -37,6 +44,18 @@ def _obj_path(kind: str, ns: str | None, name: str) -> str:
     return f"{collection_path(kind, ns)}/{quote(name)}"
 
 
+def by_apply(ctx: CheckContext, action: ApplyAction, detail: str, fix: str = "",
+             catalog: tuple[str, ...] = (), **kw: Any) -> Result:
+    """A result about something apply creates or repairs: status warn, never a failure."""
+    r = ctx.warn(f"{detail}: apply {action} this", fix, catalog, **kw)
+    return replace(r, apply=action)
+
+
+def _missing(ctx: CheckContext, what: str, fix: str, catalog: tuple[str, ...]) -> Result:
+    """A missing object runner-wizard owns: apply creates it."""
+    return by_apply(ctx, "creates", f"{what} does not exist", fix, catalog)
+
+
 def role_exists(ctx: CheckContext) -> bool:
     a = ctx.answers
     try:
@@ -45,22 +64,49 @@ def role_exists(ctx: CheckContext) -> bool:
         return False
 
 
-def installed(ctx: CheckContext) -> bool:
-    """True once runner-wizard's objects exist (recovery mode): then missing objects are failures."""
+def _grants(rules: list[dict[str, Any]] | None, perm: rbac.Permission, verb: str) -> bool:
+    """Do these Role rules grant ``verb`` on ``perm`` (core group)?"""
+    for r in rules or []:
+        if r.get("resourceNames"):
+            continue
+        groups, res, verbs = r.get("apiGroups") or [], r.get("resources") or [], r.get("verbs") or []
+        wild_sub = bool(perm.subresource) and f"*/{perm.subresource}" in res
+        if ("" in groups or "*" in groups) and (perm.resource in res or "*" in res or wild_sub) \
+                and (verb in verbs or "*" in verbs):
+            return True
+    return False
+
+
+def rbac_repair(ctx: CheckContext, perm: rbac.Permission | None = None,
+                verb: str | None = None) -> tuple[ApplyAction | None, str]:
+    """What apply does so the manager ServiceAccount gets ``verb`` on ``perm`` in the jobs namespace
+    (every permission of the table when ``perm`` is None): ("creates" | "repairs", what is wrong), or
+    (None, why apply cannot help / "" when the Role and RoleBinding already grant it)."""
     a = ctx.answers
-    if role_exists(ctx):
-        return True
-    try:
-        return _get(ctx, _obj_path("Secret", a.cluster.runner_namespace, names.token_secret(a))) is not None
-    except KubeError:
-        return False
-
-
-def _missing(ctx: CheckContext, what: str, fix: str, catalog: tuple[str, ...]):
-    """A missing object: fail once installed, else 'will be created by apply'."""
-    if installed(ctx):
-        return ctx.fail(f"{what} does not exist", fix, catalog)
-    return ctx.ok(f"{what} does not exist yet: {WILL_CREATE}", catalog=catalog)
+    ns, role_name = a.cluster.jobs_namespace, names.manager_role(a)
+    sa_ns, sa = a.cluster.runner_namespace, a.cluster.manager_service_account
+    role = _get(ctx, _obj_path("Role", ns, role_name))
+    binding = _get(ctx, _obj_path("RoleBinding", ns, role_name))
+    if role is None and binding is None:
+        return "creates", f"Role {role_name} and its RoleBinding do not exist in {ns}"
+    if role is None:
+        return "creates", f"Role {role_name} does not exist in {ns}"
+    pairs = [(perm, verb)] if perm is not None and verb is not None else rbac.required_checks()
+    lacking = [f"{p.resource} {v}" for p, v in pairs if not _grants(role.get("rules"), p, v)]
+    if lacking:
+        return "repairs", f"Role {role_name} in {ns} lacks {', '.join(lacking)}"
+    if binding is None:
+        return "creates", f"RoleBinding {role_name} does not exist in {ns}"
+    ref = binding.get("roleRef") or {}
+    if ref.get("kind") != "Role" or ref.get("name") != role_name:
+        return None, (f"RoleBinding {ns}/{role_name} refers to {ref.get('kind')} {ref.get('name')}, and a "
+                      "RoleBinding's roleRef cannot be changed: delete it "
+                      f"(kubectl -n {ns} delete rolebinding {role_name}), then apply recreates it")
+    subjects = binding.get("subjects") or []
+    if not any(s.get("kind") == "ServiceAccount" and s.get("name") == sa and s.get("namespace") == sa_ns
+               for s in subjects):
+        return "repairs", f"RoleBinding {ns}/{role_name} does not bind ServiceAccount {sa_ns}/{sa}"
+    return None, ""
 
 
 def _ns_exists(ctx: CheckContext, ns: str) -> bool:
@@ -195,6 +241,12 @@ def check_escalate(ctx: CheckContext):
 # --------------------------------------------------------------------------- namespaces
 
 
+def _psa_by_apply(a) -> bool:
+    """Does apply label the jobs namespace pod-security enforce=privileged? (``render.build_manifests`` does
+    when it creates namespaces and ``render.needs_privileged_psa``; checks do not import render.)"""
+    return a.cluster.create_namespaces and (a.privileged_jobs or a.runner.docker_builds == "host-socket")
+
+
 def _namespace_check(which: str):
     def run(ctx: CheckContext):
         a = ctx.answers
@@ -202,7 +254,8 @@ def _namespace_check(which: str):
         obj = _get(ctx, _obj_path("Namespace", None, ns))
         if obj is None:
             if a.cluster.create_namespaces:
-                return ctx.ok(f"namespace {ns} does not exist yet: {WILL_CREATE}")
+                return _missing(ctx, f"namespace {ns}", f"create it (kubectl create namespace {ns}) (apply does)",
+                                ("E17",))
             return ctx.fail(f"namespace {ns} does not exist and cluster.create_namespaces is false",
                             f"create it (kubectl create namespace {ns}) or set cluster.create_namespaces: true",
                             ("E17",))
@@ -213,9 +266,13 @@ def _namespace_check(which: str):
             return ctx.fail(f"namespace {ns} is {phase}", "wait for deletion to finish, or pick another name")
         detail = f"namespace {ns} exists" + (f" (Pod Security enforce={enforce})" if enforce else "")
         if which == "jobs" and a.privileged_jobs and enforce in ("baseline", "restricted"):
-            return ctx.warn(detail + ": privileged job pods (dind) are rejected there",
-                            f"label {ns} pod-security.kubernetes.io/enforce=privileged, or build without "
-                            "privileged containers (kaniko, buildah, BuildKit rootless)", ("E28",),
+            fix = (f"label {ns} pod-security.kubernetes.io/enforce=privileged, or build without "
+                   "privileged containers (kaniko, buildah, BuildKit rootless)")
+            if a.cluster.create_namespaces and _psa_by_apply(a):
+                return by_apply(ctx, "repairs", detail + ": privileged job pods (dind) are rejected there until "
+                                "the namespace is labelled enforce=privileged", fix + " (apply labels it)",
+                                ("E28",), data={"labels": labels})
+            return ctx.warn(detail + ": privileged job pods (dind) are rejected there", fix, ("E28",),
                             data={"labels": labels})
         return ctx.ok(detail, data={"labels": labels})
     return run
@@ -237,14 +294,29 @@ def _rbac_check(perm: rbac.Permission, verb: str):
             return ctx.ok(f"SubjectAccessReview for {user}: allowed" + (f" ({reason})" if reason else ""),
                           catalog=catalog)
         role = names.manager_role(a)
-        if not role_exists(ctx):
-            return ctx.skip(f"Role {role} does not exist in {ns} yet: {WILL_CREATE} (then this is checked)",
-                            catalog)
+        denied = f"SubjectAccessReview for {user}: denied" + (f" ({reason})" if reason else "")
+        fix = (f"add {perm.resource} ({', '.join(perm.verbs)}) to Role {role} in {ns} and bind it "
+               f"to ServiceAccount {a.cluster.runner_namespace}/{a.cluster.manager_service_account} "
+               "(runner-wizard apply does both)")
+        action, why = rbac_repair(ctx, perm, verb)
+        if action is not None:
+            return by_apply(ctx, action, f"{denied}; {why}", fix, catalog)
+        if not why:
+            # Role and RoleBinding grant it: the authorizer's cache may not have seen them yet (right after apply)
+            for _ in range(10):
+                time.sleep(0.1)
+                allowed, reason = kube.access_review(verb=verb, resource=perm.base, subresource=perm.subresource,
+                                                     namespace=ns, user=user, groups=groups)
+                if allowed:
+                    return ctx.ok(f"SubjectAccessReview for {user}: allowed" + (f" ({reason})" if reason else ""),
+                                  catalog=catalog)
         status = Status.WARN if (perm.resource, verb) in rbac.OPTIONAL_VERBS else Status.FAIL
-        return ctx.result(status, f"SubjectAccessReview for {user}: denied" + (f" ({reason})" if reason else ""),
-                          f"add {perm.resource} ({', '.join(perm.verbs)}) to Role {role} in {ns} and bind it "
-                          f"to ServiceAccount {a.cluster.runner_namespace}/{a.cluster.manager_service_account} "
-                          "(runner-wizard apply does both)", catalog)
+        if why:  # apply cannot help (an immutable roleRef)
+            return ctx.result(status, f"{denied}; {why}", why.split(": ", 1)[-1], catalog)
+        return ctx.result(status, f"{denied}, although Role {role} and its RoleBinding in {ns} grant it: "
+                          "another authorizer or an admission webhook refuses it",
+                          "ask a cluster admin which authorizer denies it (the API server's audit log names it)",
+                          catalog)
     return run
 
 
@@ -301,6 +373,14 @@ def _ca_secret_check(which: str):
                             f"create it in {ns} with key {a.gitlab.ca_key} (apply does)", catalog)
         keys = sorted((sec.get("data") or {}).keys())
         key = a.gitlab.ca_key
+        live = tls.load_pem_certificates(_decode(sec, key) or b"") if key in keys else []
+        want = _desired_ca_fingerprints(ctx)
+        if want is not None and {tls.fingerprint(c) for c in live} != want:
+            what = (f"has keys {', '.join(keys) or '(none)'} but the runner looks only for {key} (<host>.crt, "
+                    "port stripped)") if key not in keys else \
+                f"key {key} does not hold the CA of gitlab.ca ({len(live)} other certificate(s))"
+            return by_apply(ctx, "repairs", f"Secret {ns}/{name} {what}",
+                            f"store gitlab.ca under the key {key} in {ns} (apply does)", catalog)
         if key not in keys:
             return ctx.fail(f"Secret {ns}/{name} has keys {', '.join(keys) or '(none)'} but the runner looks only "
                             f"for {key} (<host>.crt, port stripped)",
@@ -319,44 +399,75 @@ def _ca_secret_check(which: str):
     return run
 
 
+def _desired_ca_fingerprints(ctx: CheckContext) -> set[str] | None:
+    """Fingerprints of the CA bundle apply writes into the CA Secret (None when it cannot be read)."""
+    from ..tls import load_ca_pem
+
+    def compute() -> set[str] | None:
+        try:
+            pem = load_ca_pem(ctx.answers, timeout=ctx.t(4.0))
+        except Exception:  # noqa: BLE001 - unreadable gitlab.ca is reported by the tls checks
+            return None
+        return {tls.fingerprint(c) for c in tls.load_pem_certificates(pem.encode())} if pem else None
+
+    try:
+        return ctx.fact("desired_ca_fingerprints", compute)
+    except Skip:
+        return None
+
+
 def check_token_secret(ctx: CheckContext):
+    """The token Secret apply writes (Helm mode). Whatever is wrong with it, apply rewrites both keys from
+    the answers (or from the runner it creates), except a glrt- token the answers themselves put in the
+    registration slot."""
     a = ctx.answers
+    if a.cluster.mode == "external":
+        return ctx.skip("cluster.mode is external: the manager's token lives in its config.toml, not in a Secret")
     ns, name = a.cluster.runner_namespace, names.token_secret(a)
+    source = a.gitlab.token_source
+    fix_all = ("run apply: it writes runner-token and runner-registration-token "
+               + ("from the runner it creates in GitLab" if source == "create_runner" else "from the answers"))
     sec = _get(ctx, _obj_path("Secret", ns, name))
     if sec is None:
-        return _missing(ctx, f"token Secret {ns}/{name}", f"create it in {ns} with keys runner-token and "
-                        "runner-registration-token (apply does)", ("E15",))
+        what = f"token Secret {ns}/{name}" + (" (apply creates the runner in GitLab, then this Secret with its "
+                                              "token)" if source == "create_runner" else "")
+        return _missing(ctx, what, f"create it in {ns} with keys runner-token and runner-registration-token "
+                        "(apply does)", ("E15",))
     data = sec.get("data") or {}
     missing = [k for k in ("runner-token", "runner-registration-token") if k not in data]
     if missing:
-        return ctx.fail(f"Secret {ns}/{name} lacks the key(s) {', '.join(missing)}: the chart mounts both, so the "
-                        "manager pod stays in ContainerCreating (FailedMount)",
-                        "add the missing key; runner-registration-token may be empty (\"\")", ("E15",))
+        return by_apply(ctx, "repairs", f"Secret {ns}/{name} lacks the key(s) {', '.join(missing)}: the chart mounts "
+                        "both, so the manager pod stays in ContainerCreating (FailedMount)",
+                        "add the missing key; runner-registration-token may be empty (\"\") (apply does)", ("E15",))
     tok = (_decode(sec, "runner-token") or b"").decode(errors="replace")
     reg = (_decode(sec, "runner-registration-token") or b"").decode(errors="replace")
     ctx.register_secret(tok.strip())
     ctx.register_secret(reg.strip())
     if tok != tok.strip() or reg != reg.strip():
-        return ctx.fail(f"Secret {ns}/{name} has a trailing newline or spaces in its token: the runner fails with "
-                        "'invalid header field for \"Private-Token\"'",
-                        "recreate it without the newline (echo -n, or kubectl create secret --from-literal)",
-                        ("E32",))
+        return by_apply(ctx, "repairs", f"Secret {ns}/{name} has a trailing newline or spaces in its token: the "
+                        "runner fails with 'invalid header field for \"Private-Token\"'", fix_all, ("E32",))
     if not tok and not reg:
-        return ctx.fail(f"Secret {ns}/{name} has no token in either key", "put the runner token in runner-token",
-                        ("E15",))
+        return by_apply(ctx, "repairs", f"Secret {ns}/{name} has no token in either key", fix_all, ("E15",))
     if reg.startswith("glrt-") or "-glrt-" in reg:
-        return ctx.warn(f"{ns}/{name}: runner-registration-token holds a runner authentication token: the runner "
-                        "falls back to legacy registration and ignores tags and other settings",
-                        "move it to runner-token and leave runner-registration-token empty", ("E14",))
+        detail = (f"{ns}/{name}: runner-registration-token holds a runner authentication token: the runner "
+                  "falls back to legacy registration and ignores tags and other settings")
+        if source == "registration_token":  # the answers put it there: apply would write it again
+            return ctx.warn(detail, "move it to gitlab.token in the answers and leave the registration token out",
+                            ("E14",))
+        return by_apply(ctx, "repairs", detail, fix_all, ("E14",))
     if a.gitlab.token is not None and tok:
         try:
             want = ctx.secret("gitlab.token")
         except Skip:
             want = None
         if want and want != tok:
-            return ctx.warn(f"Secret {ns}/{name} holds a different runner token than gitlab.token: the running "
-                            "manager uses the Secret's (possibly stale) token",
-                            "run apply to replace it, then restart the manager pod", ("E07",))
+            return by_apply(ctx, "repairs", f"Secret {ns}/{name} holds a different runner token than gitlab.token: "
+                            "the running manager uses the Secret's (possibly stale) token",
+                            "run apply to replace it (it restarts the manager pods)", ("E07",))
+    if "runner-wizard/restart-pending" in ((sec.get("metadata") or {}).get("annotations") or {}):
+        return by_apply(ctx, "repairs", f"Secret {ns}/{name} got a new token, but an apply was stopped before it "
+                        "restarted the manager pods, which still use the old one", "run apply again (it restarts "
+                        "them)", ("E07",))
     return ctx.ok(f"Secret {ns}/{name} has runner-token and runner-registration-token, without stray whitespace",
                   catalog=("E15", "E32"))
 
@@ -374,17 +485,19 @@ def check_pull_secret(ctx: CheckContext):
         return _missing(ctx, f"pull Secret {ns}/{name} for {reg.host}",
                         f"create a kubernetes.io/dockerconfigjson Secret {name} in {ns} (apply does)", ("E21",))
     typ = sec.get("type", "")
-    if typ != "kubernetes.io/dockerconfigjson":
-        return ctx.fail(f"Secret {ns}/{name} has type {typ or '(none)'}, not kubernetes.io/dockerconfigjson",
-                        "recreate it with kubectl create secret docker-registry", ("E21",))
+    if typ != "kubernetes.io/dockerconfigjson":  # type is immutable: apply cannot change it
+        return ctx.fail(f"Secret {ns}/{name} has type {typ or '(none)'}, not kubernetes.io/dockerconfigjson (a "
+                        "Secret's type cannot be changed)",
+                        f"delete it (kubectl -n {ns} delete secret {name}); apply then recreates it", ("E21",))
     try:
         auths = json.loads(_decode(sec, ".dockerconfigjson") or b"{}").get("auths") or {}
     except ValueError:
         auths = {}
     hosts = [h.replace("https://", "").replace("http://", "").rstrip("/") for h in auths]
     if reg.host not in hosts:
-        return ctx.fail(f"Secret {ns}/{name} has no credentials for {reg.host} (it has: "
-                        f"{', '.join(hosts) or 'none'})", "recreate it for the right registry host:port", ("E21",))
+        return by_apply(ctx, "repairs", f"Secret {ns}/{name} has no credentials for {reg.host} (it has: "
+                        f"{', '.join(hosts) or 'none'})", "write the registry's credentials into it (apply does)",
+                        ("E21",))
     return ctx.ok(f"Secret {ns}/{name} holds credentials for {reg.host}", catalog=("E21",))
 
 
@@ -464,18 +577,35 @@ def check_dryrun(ctx: CheckContext):
     kube = ctx.kube()
     ns = a.cluster.jobs_namespace
     if not _ns_exists(ctx, ns):
-        return ctx.skip(f"namespace {ns} does not exist yet: the dry run needs it (run check again after apply)")
+        return ctx.skip(f"namespace {ns} does not exist yet (apply creates it): the dry run needs it; run check "
+                        "again after apply")
+    job_sa = a.cluster.job_service_account
+    if job_sa != "default" and _get(ctx, _obj_path("ServiceAccount", ns, job_sa)) is None:
+        return ctx.skip(f"ServiceAccount {ns}/{job_sa} does not exist yet (apply creates it): a job pod running as "
+                        "it cannot be dry-run before; run check again after apply")
     pod = job_pod(a)
     path = collection_path("Pod", ns)
     user, _ = service_account_user(a.cluster.runner_namespace, a.cluster.manager_service_account)
-    as_manager = role_exists(ctx)
+    rbac_todo, rbac_why = rbac_repair(ctx)
+    as_manager = rbac_todo is None and role_exists(ctx)
     note = f"as {user} (impersonated)" if as_manager else \
-        "as you (the manager's Role does not exist yet, so its rights are not part of this dry run)"
+        (f"as you ({rbac_why}; apply {rbac_todo} it, so the manager's rights are not part of this dry run)"
+         if rbac_todo else "as you")
     headers = {"Impersonate-User": user} if as_manager else None
     kinds = [c["name"] for c in pod["spec"]["containers"]]
     try:
         try:
-            kube.request("POST", path, body=pod, query={"dryRun": "All"}, headers=headers, timeout=ctx.t(5.0))
+            for attempt in range(6):
+                try:
+                    kube.request("POST", path, body=pod, query={"dryRun": "All"}, headers=headers,
+                                 timeout=ctx.t(5.0))
+                    break
+                except KubeError as exc:
+                    # the manager's Role was just written: the authorizer's cache may lag for a moment
+                    if not (as_manager and exc.status == 403 and "cannot create resource" in exc.message.lower()
+                            and "impersonate" not in exc.message.lower() and attempt < 5):
+                        raise
+                    time.sleep(0.1)
         except KubeError as exc:
             if as_manager and exc.status == 403 and "impersonate" in exc.message.lower():
                 note = "as you (you may not impersonate the manager ServiceAccount)"
@@ -487,8 +617,13 @@ def check_dryrun(ctx: CheckContext):
             raise
         catalog, fix = _classify_admission(exc.message)
         if not as_manager and exc.status == 403 and catalog == ("E01", "E11"):
-            return ctx.skip(f"you may not create pods in {ns}, and the manager's Role does not exist yet: "
+            return ctx.skip(f"you may not create pods in {ns}, and the manager's rights are not in place yet: "
                             f"nothing to dry-run ({exc.message})")
+        labels = ((_get(ctx, _obj_path("Namespace", None, ns)) or {}).get("metadata") or {}).get("labels") or {}
+        if catalog == ("E28",) and _psa_by_apply(a) and labels.get(PSA_ENFORCE) != "privileged":
+            return by_apply(ctx, "repairs", f"server-side dry run of a job pod in {ns} {note} was rejected by Pod "
+                            f"Security until {ns} is labelled {PSA_ENFORCE}=privileged ({exc.message})",
+                            f"label {ns} {PSA_ENFORCE}=privileged (apply does)", catalog, data={"pod": pod})
         return ctx.fail(f"server-side dry run of a job pod ({', '.join(kinds)}) in {ns} {note} was rejected: "
                         f"{exc.message}", fix, catalog, data={"pod": pod})
     return ctx.ok(f"server-side dry run of a job pod ({', '.join(kinds)}) in {ns} {note} passes RBAC, Pod Security, "

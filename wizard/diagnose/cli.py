@@ -123,6 +123,8 @@ def command(args: Any, opts: Any) -> int:
                     still = [f for f in diag.problems if f.fix_id]
                     if still:
                         print("still present after the fix: " + ", ".join(f.id for f in still), file=human_out)
+        if getattr(args, "bundle", None):
+            _write_bundle(args, diag, kube, answers, human_out)
         if args.json:
             print(report_json(diag.results))
         elif not (args.fix and printed_initial and not applied_any):
@@ -131,3 +133,25 @@ def command(args: Any, opts: Any) -> int:
     finally:
         if kube is not None:
             kube.close()
+
+
+def _write_bundle(args: Any, diag: Diagnosis, kube: Any, answers: Any, out: Any) -> None:
+    """``--bundle FILE``: everything this diagnosis read, redacted (see :mod:`wizard.diagnose.bundle`)."""
+    from pathlib import Path
+
+    from wizard.diagnose.bundle import write_bundle
+
+    text = None
+    if getattr(args, "answers", None):
+        try:
+            text = Path(args.answers).read_text(encoding="utf-8")
+        except OSError:
+            text = None
+    argv = ["runner-wizard", "diagnose"] + [a for a in sys.argv[2:]] if sys.argv[1:2] == ["diagnose"] else []
+    try:
+        path = write_bundle(args.bundle, diag, kube=kube, answers=answers, answers_text=text,
+                            command=" ".join(argv))
+    except OSError as exc:
+        raise WizardError(f"cannot write the bundle {args.bundle}: {exc.strerror or exc}") from exc
+    print(f"support bundle written: {path} (mode 0600; Secret values never included, known secrets "
+          "scrubbed; read README.txt inside before sending it)", file=out)
