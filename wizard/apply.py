@@ -685,7 +685,7 @@ def _resume_pending(t: Any, state: Any, emit: Callable[..., None], writes: _Writ
         return False
     argv = [t.binary, "uninstall", t.release, *t.global_flags(), "--wait=false"] if first else \
         [t.binary, "rollback", t.release, *t.global_flags()]
-    proc = _helm.run(argv)
+    proc = _helm.run(argv, timeout_s=t.timeout)
     if proc.returncode != 0:
         raise _helm.error_from(proc, what=f"helm {argv[1]}", t=t)
     emit("helm", CHANGED, f"{'uninstalled' if first else 'rolled back'} the interrupted release "

@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--bundle", metavar="FILE.tar.gz",
                     help="also write a redacted support bundle (objects, events, logs, access reviews, findings)")
     _lifecycle_commands(cmd)
+    for name, settings in (("upgrade", ("chart", "verify_timeout", "verify_gitlab_timeout", "helm_timeout")),
+                           ("rollback", ("verify_timeout", "helm_timeout")), ("uninstall", ("helm_timeout",)),
+                           ("adopt", ("chart", "verify_timeout", "verify_gitlab_timeout", "helm_timeout"))):
+        if name in sub.choices:
+            _settings_options(sub.choices[name], *settings)
     return p
 
 
