@@ -206,3 +206,38 @@ def test_helm_upgrade_uses_the_helm_timeout(tmp_path, monkeypatch):
                         values_file=tmp_path / "v.yaml", timeout=7.5, binary="helm")
     helm.upgrade(t)
     assert seen["timeout"] == 7.5
+
+
+@pytest.mark.parametrize("command,flags", [
+    ("upgrade", ("--chart", "--verify-timeout", "--verify-gitlab-timeout", "--helm-timeout")),
+    ("rollback", ("--verify-timeout", "--helm-timeout")),
+    ("uninstall", ("--helm-timeout",)),
+    ("adopt", ("--chart", "--verify-timeout", "--helm-timeout")),
+    ("diagnose", ("--chart", "--helm-timeout")),
+    ("render", ("--chart", "--chart-version")),
+])
+def test_commands_that_run_helm_or_verify_take_the_options(command, flags, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    for flag in flags:
+        assert flag in text, (command, flag)
+
+
+def test_a_bad_option_of_a_lifecycle_command_is_bad_input(capsys):
+    rc = main(["rollback", "--namespace", "ns", "--release", "r", "--helm-timeout", "0"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--helm-timeout:" in err and "nothing was written or applied" in err
+
+
+def test_lifecycle_target_carries_the_settings(monkeypatch):
+    from wizard.cli import GlobalOptions
+    from wizard.lifecycle.common import target_from_args
+
+    s = S.Settings(helm_timeout=12.0)
+    opts = GlobalOptions(kubeconfig=None, context=None, log_file=None, no_color=True, settings=s)
+    t = target_from_args(SimpleNamespace(namespace="ns", release="r"), opts)
+    assert t.config() is s
+    opts.settings = None
+    monkeypatch.delenv("RUNNER_WIZARD_HELM_TIMEOUT", raising=False)
+    assert target_from_args(SimpleNamespace(namespace="ns", release="r"), opts).config().helm_timeout == 180.0
