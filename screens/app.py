@@ -64,10 +64,19 @@ class WizardApp(App["Answers | None"]):
         self.recover = recover
         self.current_step: str | None = None
 
+    NARROW = 100
+    """Below this many columns the layout tightens (class ``-narrow``; 80x24 is supported)."""
+
+    def on_resize(self, event: Any) -> None:
+        self.set_class(event.size.width < self.NARROW, "-narrow")
+
     def on_mount(self) -> None:
-        self._drive()
+        self.set_class(self.size.width < self.NARROW, "-narrow")
         if self.recover:
-            self.call_after_refresh(self.action_recover)
+            # recovery first, the steps only once it is left: no step screen flashes up before it
+            self.action_recover(then=self._drive)
+        else:
+            self._drive()
 
     @work(group="driver", exit_on_error=True)
     async def _drive(self) -> None:
@@ -102,12 +111,21 @@ class WizardApp(App["Answers | None"]):
         screen = self.screen
         if isinstance(screen, StepScreen):
             screen.commit_all()
-        can_save = not any(st.validate_step(self.state.raw, s, self.state.base_dir)
-                           for s in st.FORM_STEP_IDS)
+        problems = [(s, p, m) for s in st.FORM_STEP_IDS
+                    for p, m in st.validate_step(self.state.raw, s, self.state.base_dir).items()]
+        can_save = not problems
+        missing = ""
+        if problems:
+            from .step import field_label
+
+            s, p, m = problems[0]
+            missing = f"{st.step(s).title}: {field_label(p)}: {m}"
 
         def decided(choice: str | None) -> None:
             if choice == "quit":
                 self.exit(None)
+            elif choice == "save" and problems:
+                self.goto_problem(problems[0][0])
             elif choice == "save":
                 try:
                     self.state.save()
@@ -116,18 +134,30 @@ class WizardApp(App["Answers | None"]):
                     return
                 self.exit(self.state.answers())
 
-        self.push_screen(ConfirmQuitDialog(can_save, str(self.state.answers_path)), decided)
+        self.push_screen(ConfirmQuitDialog(can_save, str(self.state.answers_path), missing), decided)
+
+    def goto_problem(self, step_id: str) -> None:
+        """Show the step whose answers keep the file from being saved, with its problems marked."""
+        screen = self.screen
+        self.state.show_errors = True
+        if isinstance(screen, StepScreen) and screen.STEP_ID == step_id:
+            screen.validate()
+            screen.focus_first_error()
+        elif isinstance(screen, StepScreen) and screen.ready:
+            screen.dismiss(Nav("goto", step_id))
 
     # ------------------------------------------------------------------ recovery hook
 
-    def action_recover(self) -> None:
-        """Open guided recovery (``screens/recover.py``) when it is installed."""
+    def action_recover(self, then: Any = None) -> None:
+        """Open guided recovery (``screens/recover.py``) when it is installed; ``then`` runs after it."""
         try:
             module = importlib.import_module("screens.recover")
         except ImportError:
             self.notify("Recovery mode is not available yet in this version; use "
                         "runner-wizard diagnose from a shell.", title="Recovery", severity="warning",
                         timeout=8)
+            if then is not None:
+                then()
             return
         try:
             answers = self.state.answers()
@@ -136,7 +166,8 @@ class WizardApp(App["Answers | None"]):
         self.push_screen(module.RecoverScreen(kubeconfig=self.state.kubeconfig,
                                               context=st.get_value(self.state.raw, "cluster.context")
                                               or self.state.context,
-                                              answers=answers, services=self.services.recover))
+                                              answers=answers, services=self.services.recover),
+                         callback=(lambda _result: then()) if then is not None else None)
 
 
 def make_app(answers: Answers | None = None, *, kubeconfig: str | None = None, context: str | None = None,

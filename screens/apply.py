@@ -8,9 +8,11 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Checkbox, ProgressBar, RichLog, Static
+from textual.widgets import Button, Checkbox, ProgressBar, Static
+
+from wizard import steps as st
 
 from wizard.errors import BadInput
 
@@ -41,6 +43,29 @@ class ApplyFinished(Message):
         self.error = error
 
 
+class ContextsRead(Message):
+    def __init__(self, current: str | None) -> None:
+        super().__init__()
+        self.current = current
+
+
+class ApplyLog(VerticalScroll):
+    """The apply log: one line per event. Lines re-wrap when the terminal is resized, and
+    wrap only at spaces, so a command stays whole enough to copy."""
+
+    def write(self, text: Text | str) -> None:
+        line = Static(text if isinstance(text, Text) else Text(text), classes="log-line", markup=False)
+        at_end = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        self.mount(line)
+        if at_end:
+            self.call_after_refresh(self.scroll_end, animate=False)
+
+    @property
+    def lines(self) -> list[str]:
+        return [str(w.content) if not isinstance(w.content, Text) else w.content.plain
+                for w in self.query(".log-line").results(Static)]
+
+
 class ApplyScreen(StepScreen):
     """Runs ``wizard.apply`` in a worker and shows its progress events."""
 
@@ -51,22 +76,29 @@ class ApplyScreen(StepScreen):
         self.step_status: dict[str, str] = {}
         self.running = False
         self.finished: bool | None = None
+        self.dry_run_done = False
+        self.context_name: str | None = st.get_value(self.state.raw, "cluster.context") or self.state.context
 
     def next_label(self) -> str:
         return "Finish"
 
     def compose_form(self) -> ComposeResult:
         with Horizontal(id="apply-controls"):
-            yield Checkbox("Dry run (changes nothing)", id="dry-run")
+            yield Checkbox("Dry run (changes nothing)", value=self.state.dry_run, id="dry-run")
             yield Button("Apply now", id="apply-now", variant="warning", compact=True)
         yield ProgressBar(total=len(APPLY_STEPS), show_eta=False, id="apply-progress")
-        yield Static(self._steps_text(), id="apply-steps")
-        log = RichLog(id="apply-log", wrap=True, markup=False, highlight=False, auto_scroll=True)
+        log = ApplyLog(id="apply-log")
         log.border_title = "Log"
         yield log
         with Vertical(id="outcome"):
             yield Static("", id="outcome-text")
             yield Button("Open recovery", id="recover", variant="error", compact=True)
+
+    def compose_side(self) -> ComposeResult:
+        steps = Static(self._steps_text(), id="apply-steps")
+        steps.border_title = "Steps"
+        yield steps
+        yield from super().compose_side()
 
     def help_text(self) -> str:
         return self.step.help + "\n\nNothing changes until you press Apply now (or choose a dry run)."
@@ -76,6 +108,25 @@ class ApplyScreen(StepScreen):
         self.query_one("#outcome").display = False
         self.query_one("#next", Button).disabled = True
         self.query_one("#apply-now", Button).focus()
+        if not self.context_name:
+            self._read_context()
+
+    @work(thread=True, exclusive=True, group="contexts", exit_on_error=False)
+    def _read_context(self) -> None:
+        try:
+            current = next((c.name for c in self.services.list_contexts(self.state.kubeconfig) if c.current), None)
+        except Exception:
+            current = None
+        self.post_message(ContextsRead(current))
+
+    @on(ContextsRead)
+    def _context_read(self, message: ContextsRead) -> None:
+        if message.current and not self.context_name:
+            self.context_name = message.current
+
+    @on(Checkbox.Changed, "#dry-run")
+    def _dry_run_changed(self, event: Checkbox.Changed) -> None:
+        self.state.dry_run = event.value
 
     def _steps_text(self) -> Text:
         t = Text()
@@ -92,16 +143,16 @@ class ApplyScreen(StepScreen):
 
     @on(Button.Pressed, "#apply-now")
     def _apply_pressed(self) -> None:
-        if self.running:
+        if self.running or not self.ready:
             return
         dry = self.query_one("#dry-run", Checkbox).value
         if dry:
             self.start(dry_run=True)
             return
-        ctx = self.state.raw.get("cluster", {}).get("context") or self.state.context or "the current context"
+        ctx = self.context_name or "the kubeconfig's current context (its name could not be read)"
 
         def answer(yes: bool | None) -> None:
-            if yes:
+            if yes and not self.running:
                 self.start(dry_run=False)
 
         self.app.push_screen(YesNoDialog(
@@ -112,25 +163,31 @@ class ApplyScreen(StepScreen):
         try:
             answers = self.state.answers()
         except BadInput as exc:
-            self.query_one("#apply-log", RichLog).write(Text(f"✘ {exc}", style="red"))
+            self.query_one("#apply-log", ApplyLog).write(Text(f"✘ {exc}", style="red"))
             return
         self.running = True
         self.step_status.clear()
         self.query_one("#apply-now", Button).disabled = True
         self.query_one("#back", Button).disabled = True
         self.query_one("#apply-progress", ProgressBar).update(progress=0)
-        self.query_one("#apply-log", RichLog).write(
+        self.query_one("#apply-log", ApplyLog).write(
             Text("Dry run: nothing will change." if dry_run else "Applying…", style="bold"))
-        self._apply_worker(answers, dry_run)
+        accepted = sorted(self.state.accepted)
+        if accepted:
+            self.query_one("#apply-log", ApplyLog).write(Text(
+                f"Failed checks you chose to continue past: {', '.join(accepted)}", style="yellow"))
+        self._apply_worker(answers, dry_run, accepted)
 
     @work(thread=True, exclusive=True, group="apply", exit_on_error=False)
-    def _apply_worker(self, answers: Any, dry_run: bool) -> None:
+    def _apply_worker(self, answers: Any, dry_run: bool, ignore: list[str]) -> None:
         def reporter(event: Any) -> None:
             self.post_message(ApplyProgress(event))
 
         try:
             report = self.services.apply(answers, kubeconfig=self.state.kubeconfig,
-                                         context=self.state.context, dry_run=dry_run, reporter=reporter)
+                                         context=st.get_value(self.state.raw, "cluster.context")
+                                         or self.state.context,
+                                         dry_run=dry_run, reporter=reporter, ignore=ignore)
             self.post_message(ApplyFinished(report, None))
         except Exception as exc:
             self.post_message(ApplyFinished(None, f"{type(exc).__name__}: {exc}"))
@@ -141,7 +198,7 @@ class ApplyScreen(StepScreen):
         step = getattr(ev, "step", "")
         status = getattr(ev, "status", "info")
         text = getattr(ev, "message", str(ev))
-        log = self.query_one("#apply-log", RichLog)
+        log = self.query_one("#apply-log", ApplyLog)
         sym, style = SYMBOL.get(status, ("·", "dim"))
         if status != "start":
             log.write(Text.assemble((f"{sym} ", style), (f"[{step}] ", "dim"), text))
@@ -170,7 +227,17 @@ class ApplyScreen(StepScreen):
         self.query_one("#next", Button).disabled = False
         self.query_one("#apply-now", Button).disabled = False
         self.query_one("#back", Button).disabled = False
-        if ok:
+        dry = bool(getattr(report, "dry_run", False))
+        if ok and dry:
+            self.dry_run_done = True
+            lines = ["Untick Dry run and press Apply now to install."]
+            out = getattr(report, "out_dir", None)
+            if out:
+                lines.append(f"The rendered files are in {out}")
+            outcome.update(Text.assemble(("✔ Dry run finished: nothing was changed. ", "bold green"),
+                                         "What it would do is in the log.\n",
+                                         *[f"  {s}\n" for s in lines]))
+        elif ok:
             self.query_one("#apply-progress", ProgressBar).update(progress=len(APPLY_STEPS))
             steps = report.next_steps or [
                 "Run the smoke-test pipeline (smoke-test.gitlab-ci.yml) in a project the runner serves.",
@@ -194,7 +261,7 @@ class ApplyScreen(StepScreen):
             recover()
 
     def action_next(self) -> None:
-        if self.running:
+        if self.running or not self.ready or self.query_one("#next", Button).disabled:
             return
         self.dismiss(Nav("done"))
 

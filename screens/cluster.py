@@ -25,14 +25,36 @@ class ClusterScreen(StepScreen):
     """Pick the kubeconfig context; its server is shown so the right cluster is chosen."""
 
     STEP_ID = "cluster"
+    EXTRA_CHECK_IDS = ("cluster.nodes.runtime",)
+    """The nodes' runtime is read here too: "Detect from the nodes" must say when there is nothing to detect."""
 
     def compose_form(self):  # type: ignore[override]
         yield from super().compose_form()
+        yield Static("", id="runtime-note", classes="info -warn")
         yield Static("Reading kubeconfig contexts…", id="context-info", classes="info")
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.query_one("#runtime-note").display = False
         self._load_contexts()
+
+    def checks_finished(self, results: list[Any]) -> None:
+        self._runtime_result = next((r for r in results if r.id == "cluster.nodes.runtime"), None)
+        self._show_runtime_note()
+
+    def _show_runtime_note(self) -> None:
+        """With "Detect from the nodes" and no node that reports a runtime, say so (nothing is chosen silently)."""
+        note = self.query_one("#runtime-note", Static)
+        r = getattr(self, "_runtime_result", None)
+        detected = (r.data or {}).get("runtimes") if r is not None else None
+        auto = st.get_value(self.state.raw, "node_runtime") in (None, "auto")
+        if auto and r is not None and not detected:
+            why = r.detail or r.title
+            note.update(f"Container runtime: nothing to detect ({why}). Node files will be rendered for "
+                        "both CRI-O and containerd; choose the runtime above if you know it.")
+            note.display = True
+        else:
+            note.display = False
 
     @work(thread=True, exclusive=True, group="contexts", exit_on_error=False)
     def _load_contexts(self) -> None:
@@ -59,6 +81,8 @@ class ClusterScreen(StepScreen):
     def field_changed(self, row: FieldRow | None) -> None:
         if row is not None and row.field.path == "cluster.context":
             self._describe()
+        if row is not None and row.field.path == "node_runtime":
+            self._show_runtime_note()
 
     def _describe(self) -> None:
         contexts = getattr(self, "_contexts_list", [])

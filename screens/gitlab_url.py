@@ -20,6 +20,7 @@ from textual.worker import get_current_worker
 from wizard import steps as st
 
 from .dialogs import YesNoDialog
+from .textfmt import fingerprint_lines
 from .step import StepScreen
 from .widgets.fields import FieldRow
 
@@ -59,8 +60,9 @@ def _cert_text(title: str, c: CertInfo) -> Text:
                  + "\n")
     t.append("  Valid        ", style="dim")
     t.append(f"{c.not_before:%Y-%m-%d} to {c.not_after:%Y-%m-%d}\n")
-    t.append("  SHA-256      ", style="dim")
-    t.append(f"{c.fingerprint}\n")
+    t.append("  Fingerprint\n", style="dim")
+    for line in fingerprint_lines(c.fingerprint):
+        t.append(f"    {line}\n")
     return t
 
 
@@ -151,7 +153,7 @@ class GitLabUrlScreen(StepScreen):
         for i, info in enumerate(v.chain):
             title = "Server certificate" if i == 0 else ("Root CA" if info.self_signed else "Intermediate CA")
             t.append_text(_cert_text(title, info))
-        if len(v.chain) == 1 and not v.chain[0].is_ca:
+        if len(v.chain) == 1 and not v.chain[0].is_ca and not v.trusted:
             t.append("The server sent only its own certificate; to trust it, load the CA (PEM) "
                      "that signed it.\n", style="dim")
         cert.update(t)
@@ -181,8 +183,9 @@ class GitLabUrlScreen(StepScreen):
             self._reload_fields()
             self.run_checks()
 
+        fp = "\n".join(f"  {line}" for line in fingerprint_lines(root.fingerprint, 16))
         self.app.push_screen(YesNoDialog(
-            f"Trust the CA\n  {root.subject}\nwith SHA-256 fingerprint\n  {root.fingerprint}\n\n"
+            f"Trust the CA\n  {root.subject}\nwith SHA-256 fingerprint\n{fp}\n\n"
             "Compare it with the fingerprint your GitLab admin or CA publishes. The runner will "
             "trust certificates this CA signs, for GitLab only.",
             yes="Trust it", no="Cancel", title="Trust GitLab's CA"), done)
@@ -192,7 +195,8 @@ class GitLabUrlScreen(StepScreen):
         self.state.raw["_ca_mode"] = "file"
         self.state.changed()
         self._reload_fields()
-        self.row("gitlab.ca.file").query_one("#control").focus()
+        # the row was hidden until now: focus (and scroll to) it once it has a place on screen
+        self.call_after_refresh(self.row("gitlab.ca.file").query_one("#control").focus)
 
     def _reload_fields(self) -> None:
         """Show values changed behind the widgets' back (trust buttons)."""
@@ -219,6 +223,8 @@ class GitLabUrlScreen(StepScreen):
                 self.inspect()
 
     def action_check(self) -> None:
+        if not self.ready:
+            return
         super().action_check()
         if not self.validate(show=False):
             self.inspect()

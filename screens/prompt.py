@@ -33,6 +33,16 @@ class Abort(Exception):
     """The same field was answered wrongly too often (scripted input gone astray)."""
 
 
+class Stopped(Exception):
+    """The user chose to stop after failed checks."""
+
+
+AFTER_FAILURE = ("retry", "edit", "continue", "quit")
+AFTER_FAILURE_LABELS = {"retry": "Run the checks again (after fixing it outside)",
+                        "edit": "Change this step's answers", "continue": "Continue anyway",
+                        "quit": "Stop here (nothing is saved)"}
+
+
 def _follow_up(path: str, label: str, kind: str, **kw: Any) -> st.Field:
     return st.Field(path, label, kind, **kw)
 
@@ -42,12 +52,14 @@ class PromptRun:
 
     def __init__(self, state: WizardState, ask: Asker, *, out: TextIO | None = None,
                  run_checks: Callable[..., Any] | None = None,
-                 contexts: list[tuple[str, str]] | None = None) -> None:
+                 contexts: list[tuple[str, str]] | None = None,
+                 inspect_tls: Callable[[str, str | None], Any] | None = None) -> None:
         self.state = state
         self.ask = ask
         self.out = out or sys.stdout
         self.run_checks = run_checks
         self.contexts = contexts
+        self.inspect_tls = inspect_tls
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out)
@@ -84,8 +96,41 @@ class PromptRun:
         self.state.drafts[path] = text
         return st.secret_reference(path, how)
 
+    def show_certificate(self) -> None:
+        """Before asking how to trust GitLab: show the chain it presents (and offer its root)."""
+        url = st.get_value(self.state.raw, "gitlab.url") or ""
+        if self.inspect_tls is None or not url or st.validate_field("gitlab.url", url):
+            return
+        self.say("  fetching the certificate GitLab presents…")
+        try:
+            v = self.inspect_tls(url, None)
+        except Exception as exc:
+            self.say(f"  ✘ could not fetch the certificate: {getattr(exc, 'message', exc)}")
+            return
+        from .textfmt import fingerprint_lines
+
+        if v.ok and v.trusted:
+            self.say("  ✔ trusted by this machine, and the name matches")
+        for fault in v.faults:
+            self.say(f"  ! {fault.message}")
+        for i, c in enumerate(v.chain):
+            title = "Server certificate" if i == 0 else ("Root CA" if c.self_signed else "Intermediate CA")
+            self.say(f"  {title}")
+            self.say(f"    Subject      {c.subject}")
+            self.say(f"    Issuer       {c.issuer}")
+            self.say(f"    Valid        {c.not_before:%Y-%m-%d} to {c.not_after:%Y-%m-%d}")
+            self.say("    Fingerprint")
+            for line in fingerprint_lines(c.fingerprint, 16):
+                self.say(f"      {line}")
+        roots = [c for c in v.chain if c.is_ca]
+        if roots and not st.get_value(self.state.raw, "gitlab.ca.fingerprint"):
+            # "trust this root" then means: confirm the fingerprint shown above (Enter takes it)
+            st.set_value(self.state.raw, "gitlab.ca.fingerprint", roots[-1].fingerprint)
+
     def ask_field(self, f: st.Field) -> None:
         raw = self.state.raw
+        if f.path == "_ca_mode":
+            self.show_certificate()
         if f.kind == "records":
             self.ask_records(f)
             return
@@ -133,7 +178,7 @@ class PromptRun:
 
     # ------------------------------------------------------------------ steps
 
-    def run_step(self, step: st.Step) -> None:
+    def run_step(self, step: st.Step) -> bool:
         self.say()
         self.say(f"== {step.title} ==")
         self.say(_wrap(step.help))
@@ -153,32 +198,59 @@ class PromptRun:
                 pending = [f.path for f in step.fields]
         else:
             raise Abort(f"step {step.id}: still invalid after {MAX_ATTEMPTS} attempts")
-        self.check(step)
+        return self.check(step)
 
-    def check(self, step: st.Step) -> None:
+    def check(self, step: st.Step) -> bool:
+        """Run the step's checks. On a failure, ask: retry, edit, continue or quit.
+        Returns True when the step's answers should be asked again."""
         if self.run_checks is None or not step.checks:
-            return
-        try:
-            answers = self.state.answers(for_checks=True)
-        except BadInput:
-            return
-        self.say("  checking…")
-        try:
-            results = self.run_checks(answers, kubeconfig=self.state.kubeconfig,
-                                      context=st.get_value(self.state.raw, "cluster.context") or
-                                      self.state.context, steps=list(step.checks))
-        except Exception as exc:
-            self.say(f"  ! the checks could not run: {exc}")
-            return
-        for r in results:
-            self.say(f"  {r.status.symbol} {r.title}")
-            if r.status.value in ("fail", "warn") and r.fix:
-                self.say(f"      → {r.fix}")
+            return False
+        while True:
+            try:
+                answers = self.state.answers(for_checks=True)
+            except BadInput:
+                return False
+            self.say("  checking…")
+            try:
+                results = list(self.run_checks(answers, kubeconfig=self.state.kubeconfig,
+                                               context=st.get_value(self.state.raw, "cluster.context") or
+                                               self.state.context, steps=list(step.checks)))
+            except Exception as exc:
+                from wizard.results import Result, Status
+
+                results = [Result("wizard.checks", "wizard", Status.FAIL, "The checks could not run",
+                                  detail=f"{type(exc).__name__}: {exc}")]
+            for r in results:
+                self.say(f"  {r.status.symbol} {r.title}")
+                if r.status.value in ("fail", "warn") and r.detail:
+                    self.say(f"      {r.detail}")
+                if r.status.value in ("fail", "warn") and r.fix:
+                    self.say(f"      → {r.fix}")
+            failed = [r for r in results if r.status.value == "fail"]
+            if not failed:
+                return False
+            n = len(failed)
+            choice = self.ask_valid(_follow_up(f"{step.id}#after-checks",
+                                               f"{n} check{'s' if n > 1 else ''} failed. What now?", "choice",
+                                               choices=AFTER_FAILURE, choice_labels=AFTER_FAILURE_LABELS),
+                                    "retry")
+            if choice == "retry":
+                continue
+            if choice == "edit":
+                return True
+            if choice == "continue":
+                self.state.accepted.update(r.id for r in failed)
+                return False
+            raise Stopped(f"stopped after failed checks in step {step.id}")
 
     def run(self) -> WizardState:
         for step in st.STEPS:
             if step.fields:
-                self.run_step(step)
+                for _ in range(MAX_ATTEMPTS):
+                    if not self.run_step(step):
+                        break
+                else:
+                    raise Abort(f"step {step.id}: checks still failing after {MAX_ATTEMPTS} rounds")
         return self.state
 
 
@@ -196,14 +268,16 @@ def _wrap(text: str, width: int = 78) -> str:
 def run_prompts(ask: Asker, answers: Any = None, *, answers_path: str | Path | None = None,
                 kubeconfig: str | None = None, context: str | None = None,
                 run_checks: Callable[..., Any] | None = None, out: TextIO | None = None,
-                contexts: list[tuple[str, str]] | None = None) -> WizardState:
+                contexts: list[tuple[str, str]] | None = None,
+                inspect_tls: Callable[[str, str | None], Any] | None = None) -> WizardState:
     """Ask every step; returns the filled state (not yet saved)."""
     raw = st.initial_raw(answers)
     if context and not st.get_value(raw, "cluster.context"):
         st.set_value(raw, "cluster.context", context)
     state = WizardState(raw=raw, answers_path=Path(answers_path or "runner-answers.yaml"),
                         kubeconfig=kubeconfig, context=context)
-    return PromptRun(state, ask, out=out, run_checks=run_checks, contexts=contexts).run()
+    return PromptRun(state, ask, out=out, run_checks=run_checks, contexts=contexts,
+                     inspect_tls=inspect_tls).run()
 
 
 # --------------------------------------------------------------------------- questionary
@@ -277,9 +351,15 @@ def command(args: Any, opts: Any) -> int:
 
         return run_checks(answers, **kw)
 
-    state = run_prompts(ask, answers, answers_path=getattr(args, "save", None) or answers_file,
-                        kubeconfig=opts.kubeconfig, context=opts.context, run_checks=checks,
-                        contexts=_context_choices(opts.kubeconfig))
+    from .services import _inspect_tls
+
+    try:
+        state = run_prompts(ask, answers, answers_path=getattr(args, "save", None) or answers_file,
+                            kubeconfig=opts.kubeconfig, context=opts.context, run_checks=checks,
+                            contexts=_context_choices(opts.kubeconfig), inspect_tls=_inspect_tls)
+    except Stopped as exc:
+        print(f"{exc}; nothing was saved", file=sys.stderr)
+        return 1
     save_to = getattr(args, "save", None)
     if not save_to:
         save_to = ask(_follow_up("save", "Save the answers file to", "text"), str(state.answers_path))

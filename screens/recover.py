@@ -20,9 +20,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, Select, Static, TextArea
 
+from .dialogs import Dialog
 from .paths import asset
 
 if TYPE_CHECKING:
@@ -45,7 +46,9 @@ class RecoverServices(Protocol):
 
     def diagnose(self, namespace: str | None, release: str | None, progress: Progress) -> Diagnosis: ...
 
-    def analyze_log(self, text: str) -> Diagnosis: ...
+    def analyze_log(self, text: str, live: tuple[str, str] | None = None) -> Diagnosis:
+        """Analyze a pasted log; ``live`` (namespace, release): also confirm against the cluster."""
+        ...
 
     def plan_fix(self, diagnosis: Diagnosis, finding: Finding) -> FixPlan | None: ...
 
@@ -85,10 +88,17 @@ class LiveRecoverServices:
         finally:
             kube.close()
 
-    def analyze_log(self, text: str) -> Diagnosis:
+    def analyze_log(self, text: str, live: tuple[str, str] | None = None) -> Diagnosis:
         from wizard.diagnose.engine import diagnose
 
-        return diagnose(logs=[("pasted log", None, text)], cluster=False, answers=None)
+        if live is None:
+            return diagnose(logs=[("pasted log", None, text)], cluster=False, answers=None)
+        kube = self._kube()
+        try:
+            return diagnose(kube=kube, answers=self.answers, namespace=live[0], release=live[1],
+                            logs=[("pasted log", None, text)], kubeconfig=self.kubeconfig, context=self.context)
+        finally:
+            kube.close()
 
     def plan_fix(self, diagnosis: Diagnosis, finding: Finding) -> FixPlan | None:
         from wizard.diagnose import fixes
@@ -162,14 +172,17 @@ class FindingCard(Vertical):
             yield Static(f"fix: {r.fix}", classes="finding-fix", markup=False)
 
 
-class ConfirmFixDialog(ModalScreen[bool]):
+class ConfirmFixDialog(Dialog[bool]):
     """Shows exactly what a fix changes; Apply returns True."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, plan: FixPlan) -> None:
-        super().__init__()
+        super().__init__(classes="dialog-screen")
         self.plan = plan
+
+    def on_mount(self) -> None:
+        self.query_one("#fix-cancel", Button).focus()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="fix-dialog"):
@@ -182,11 +195,11 @@ class ConfirmFixDialog(ModalScreen[bool]):
 
     @on(Button.Pressed, "#fix-apply")
     def _apply(self) -> None:
-        self.dismiss(True)
+        self.answer(True)
 
     @on(Button.Pressed, "#fix-cancel")
     def action_cancel(self) -> None:
-        self.dismiss(False)
+        self.answer(False)
 
 
 # --------------------------------------------------------------------------- the screen
@@ -207,6 +220,8 @@ class RecoverScreen(Screen[None]):
         self.release = release or (answers.runner.release_name if answers else None)
         self.diagnosis: Diagnosis | None = None
         self.showing = ""
+        self.connected = False
+        """True once the cluster answered (releases listed or a release diagnosed)."""
 
     def compose(self) -> ComposeResult:
         yield Static("runner-wizard · guided recovery", id="recover-title")
@@ -228,8 +243,10 @@ class RecoverScreen(Screen[None]):
         if self.namespace and self.release:
             label = f"{self.namespace}/{self.release}"
             sel = self.query_one("#target", Select)
-            sel.set_options([(label, label)])
-            sel.value = label
+            sel.prompt = "choose a release"
+            with self.prevent(Select.Changed):
+                sel.set_options([(label, label)])
+                sel.value = label
             self._scan(self.namespace, self.release)
         else:
             self._set_status("Looking for gitlab-runner releases…")
@@ -266,9 +283,9 @@ class RecoverScreen(Screen[None]):
         self.post_message(DiagnosisReady(d, label))
 
     @work(thread=True, exclusive=True, group="diagnose", exit_on_error=False)
-    def _run_log(self, text: str) -> None:
+    def _run_log(self, text: str, live: tuple[str, str] | None) -> None:
         try:
-            d = self.services.analyze_log(text)
+            d = self.services.analyze_log(text, live) if live else self.services.analyze_log(text)
         except Exception as exc:  # noqa: BLE001
             self.post_message(WorkFailed("log analysis", str(exc)))
             return
@@ -302,18 +319,44 @@ class RecoverScreen(Screen[None]):
     @on(ReleasesFound)
     def _releases(self, msg: ReleasesFound) -> None:
         sel = self.query_one("#target", Select)
-        opts = [(str(r), str(r)) for r in msg.releases]
-        sel.set_options(opts)
+        opts = [(f"{r.namespace}/{r.release}", f"{r.namespace}/{r.release}") for r in msg.releases]
         if msg.error:
+            sel.prompt = "no releases listed"
+            sel.set_options([])
             self._set_status(f"Cannot list releases: {msg.error}. Paste a log below instead.")
             return
+        self.connected = True
+        sel.prompt = "choose a release" if opts else "no release found"
+        with self.prevent(Select.Changed):
+            sel.set_options(opts)
         if not opts:
             self._set_status("No gitlab-runner release found. Paste a log below to analyze it.")
             return
-        sel.value = opts[0][1]
-        first = msg.releases[0]
-        self.namespace, self.release = first.namespace, first.release
-        self._scan(first.namespace, first.release)
+        # only a release that is clearly the one meant: named by the answers, or the only one there is
+        mine = [r for r in msg.releases if (self.release is None or r.release == self.release)
+                and (self.namespace is None or r.namespace == self.namespace)]
+        pick = mine[0] if len(mine) == 1 and (self.namespace or self.release or len(msg.releases) == 1) else None
+        if pick is None:
+            self._set_status(f"{len(opts)} gitlab-runner releases found: choose the one to diagnose, then Scan.")
+            sel.focus()
+            return
+        with self.prevent(Select.Changed):
+            sel.value = f"{pick.namespace}/{pick.release}"
+        self.namespace, self.release = pick.namespace, pick.release
+        self._scan(pick.namespace, pick.release)
+
+    @on(Select.Changed, "#target")
+    def _target_changed(self, event: Select.Changed) -> None:
+        value = event.value
+        if not isinstance(value, str) or value == f"{self.namespace}/{self.release}":
+            return
+        # findings and Fix buttons belong to the release they were found in: never show them for another
+        self.diagnosis = None
+        self.showing = ""
+        self.workers.cancel_group(self, "diagnose")
+        self.query_one("#findings", VerticalScroll).remove_children()
+        self.namespace, _, self.release = value.partition("/")
+        self._set_status(f"Press Scan (or r) to diagnose {value}.")
 
     @on(Button.Pressed, "#scan")
     def action_rescan(self) -> None:
@@ -330,14 +373,18 @@ class RecoverScreen(Screen[None]):
             self._set_status("Paste a log into the box first.")
             return
         self.query_one("#findings", VerticalScroll).remove_children()
-        self._set_status("Analyzing the pasted log…")
-        self._run_log(text)
+        self.diagnosis = None
+        live = (self.namespace, self.release) if self.connected and self.namespace and self.release else None
+        self._set_status("Analyzing the pasted log" + (f" against {live[0]}/{live[1]}…" if live else "…"))
+        self._run_log(text, live)
 
     @on(DiagnosisReady)
     def _show(self, msg: DiagnosisReady) -> None:
         d = msg.diagnosis
         self.diagnosis = d
         self.showing = msg.label
+        if msg.label != "pasted log":
+            self.connected = True
         box = self.query_one("#findings", VerticalScroll)
         box.remove_children()
         cards = [FindingCard(f, i) for i, f in enumerate(d.findings)]
@@ -360,7 +407,7 @@ class RecoverScreen(Screen[None]):
     def _fix(self, event: Button.Pressed) -> None:
         card = next((a for a in event.button.ancestors if isinstance(a, FindingCard)), None)
         d = self.diagnosis
-        if card is None or d is None:
+        if card is None or d is None or card.finding not in d.findings:
             return
         plan = self.services.plan_fix(d, card.finding)
         if plan is None:
@@ -378,7 +425,8 @@ class RecoverScreen(Screen[None]):
 
     def action_leave(self) -> None:
         if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
+            if self.is_current:
+                self.dismiss(None)
         else:
             self.app.exit()
 

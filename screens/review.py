@@ -10,15 +10,16 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, ScrollableContainer, Vertical
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from wizard import steps as st
 from wizard.errors import BadInput
 
-from .step import Nav, StepScreen
+from .step import Nav, StepScreen, field_label
 from .widgets.checklist import Checklist
 
 LEXERS = {".yaml": "yaml", ".yml": "yaml", ".toml": "toml", ".md": "markdown", ".sh": "bash",
@@ -53,7 +54,7 @@ class ReviewScreen(StepScreen):
     def compose_form(self) -> ComposeResult:
         with Horizontal(id="preview"):
             yield OptionList(id="files")
-            with VerticalScroll(id="file-view"):
+            with ScrollableContainer(id="file-view"):
                 yield Static("Rendering…", id="file-text")
         with Vertical(id="save-box") as box:
             box.border_title = "Answers file"
@@ -63,10 +64,11 @@ class ReviewScreen(StepScreen):
             for path in sorted(self.state.drafts):
                 ref = st.get_value(self.state.raw, path) or ""
                 if isinstance(ref, str) and ref.startswith("file:"):
-                    yield Checkbox(f"Also write the typed {path} to {ref[5:]} (mode 0600)", value=True,
+                    yield Checkbox(f"Also write the typed {field_label(path).lower()} to {ref[5:]} (mode 0600)",
+                                   value=True,
                                    name=path, classes="write-secret")
                 elif isinstance(ref, str) and ref.startswith("env:"):
-                    yield Label(f"{path}: export {ref[4:]}=… before replaying headless", classes="info")
+                    yield Label(f"{field_label(path)}: export {ref[4:]}=… before replaying headless", classes="info")
             yield Static("", id="save-status")
 
     def on_mount(self) -> None:
@@ -78,11 +80,12 @@ class ReviewScreen(StepScreen):
             path, msg = next(iter(errs.items()))
             self.query_one("#file-text", Static).update(Text.assemble(
                 ("✘ Some answers need attention before anything can be rendered:\n", "bold red"),
-                *[f"  {st.step(s).title}: {p}: {m}\n" for s, e in self.problems.items() for p, m in e.items()],
+                *[f"  {st.step(s).title}: {field_label(p)}: {m}\n" for s, e in self.problems.items()
+                  for p, m in e.items()],
             ))
             self.query_one("#next", Button).disabled = True
             self.query_one("#save", Button).disabled = True
-            self.query_one(Checklist).show_idle(f"Go back to {st.step(first_step).title} ({path}).")
+            self.query_one(Checklist).show_idle(f"Go back to {st.step(first_step).title} ({field_label(path)}).")
             goto = Button(f"Fix {st.step(first_step).title}", id="goto-fix", variant="warning", compact=True)
             self.query_one("#save-box").mount(goto, before=self.query_one("#save-status"))
             self._fix_step = first_step
@@ -114,7 +117,8 @@ class ReviewScreen(StepScreen):
         self.files = message.files or {}
         files = self.query_one("#files", OptionList)
         files.clear_options()
-        files.add_options(list(self.files))
+        # a file name is copied: never wrapped inside a name (a long one ends in "…" instead)
+        files.add_options([Option(Text(name, no_wrap=True, overflow="ellipsis"), id=name) for name in self.files])
         if self.files:
             files.highlighted = 0
             self.show_file(next(iter(self.files)))
@@ -124,16 +128,16 @@ class ReviewScreen(StepScreen):
         view = self.query_one("#file-text", Static)
         view.update(Syntax(text, lexer_for(name), theme="ansi_dark", line_numbers=True,
                            word_wrap=False, background_color="default"))
-        self.query_one("#file-view", VerticalScroll).scroll_home(animate=False)
+        self.query_one("#file-view", ScrollableContainer).scroll_home(animate=False)
 
     @on(OptionList.OptionHighlighted, "#files")
     def _file_chosen(self, event: OptionList.OptionHighlighted) -> None:
-        self.show_file(str(event.option.prompt))
+        self.show_file(str(event.option.id))
 
     # ------------------------------------------------------------------ saving
 
     def action_save(self) -> bool:
-        if self.problems:
+        if self.problems or not self.ready:
             return False
         path = Path(self.query_one("#answers-path", Input).value.strip() or "runner-answers.yaml")
         keep = {cb.name for cb in self.query(".write-secret").results(Checkbox) if cb.value}
@@ -154,17 +158,18 @@ class ReviewScreen(StepScreen):
 
     @on(Button.Pressed, "#goto-fix")
     def _goto_fix(self) -> None:
-        self.dismiss(Nav("goto", self._fix_step))
+        if self.ready:
+            self.dismiss(Nav("goto", self._fix_step))
 
     @on(Button.Pressed, "#save")
     def _save_pressed(self) -> None:
         self.action_save()
 
     def action_next(self) -> None:
-        if self.problems:
+        if self.problems or not self.ready:
             return
         self.dismiss(Nav("next"))
 
     def action_check(self) -> None:
-        if not self.problems:
+        if not self.problems and self.ready:
             self.run_checks()

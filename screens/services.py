@@ -74,12 +74,13 @@ def _render(answers: Answers) -> Any:
 
 
 def _apply(answers: Answers, *, kubeconfig: str | None, context: str | None, dry_run: bool,
-           reporter: Callable[[Any], None]) -> Any:
+           reporter: Callable[[Any], None], ignore: Any = ()) -> Any:
     from wizard.apply import apply
     from wizard.kube import Kube
 
     kube = Kube.connect(kubeconfig, context or answers.cluster.context)
-    return apply(answers, kube=kube, dry_run=dry_run, assume_yes=True, reporter=reporter)
+    return apply(answers, kube=kube, dry_run=dry_run, assume_yes=True, reporter=reporter,
+                 kubeconfig=kubeconfig, ignore=tuple(ignore))
 
 
 @dataclass
@@ -94,6 +95,8 @@ class Services:
     render: Callable[[Answers], Any] = _render
     """Returns an object with ``.files``: relative path -> text."""
     apply: Callable[..., Any] = _apply
+    """``apply(answers, *, kubeconfig, context, dry_run, reporter, ignore)`` (wizard.apply);
+    ``ignore``: ids of failed checks the user accepted."""
     recover: Any = None
     """Services for the recovery screen (``screens.recover.RecoverServices``); None: the live ones."""
 
@@ -114,6 +117,12 @@ class WizardState:
     """Changed since the last save."""
     saved_to: Path | None = None
     visited: set[str] = field(default_factory=set)
+    accepted: set[str] = field(default_factory=set)
+    """Ids of failed checks the user chose to continue past ("Continue anyway"); apply ignores them."""
+    dry_run: bool = False
+    show_errors: bool = False
+    """The next step screen shows its problems at once (quitting asked to save incomplete answers)."""
+    """The apply step's Dry run box (kept when the user goes Back and returns)."""
 
     @property
     def base_dir(self) -> Path:

@@ -43,7 +43,7 @@ class Nav:
 
 
 class CheckResultArrived(Message):
-    """One live-check result, posted from the check worker."""
+    """One live-check result, posted from the check worker (``run``: the checklist generation)."""
 
     def __init__(self, run: int, result: Result) -> None:
         super().__init__()
@@ -64,34 +64,43 @@ SHORT_TITLES = {"cluster": "Cluster", "gitlab": "GitLab", "token": "Token", "nam
 
 
 class StepBar(Static):
-    """The row of step names with the current one highlighted."""
+    """The row of step names with the current one highlighted. When the names do not fit
+    (80 columns), the other steps shrink to their numbers; all nine stay visible."""
 
     def __init__(self, current: str) -> None:
         super().__init__(id="stepbar")
         self.current = current
 
-    def on_mount(self) -> None:
-        text = Text()
-        for i, s in enumerate(st.STEPS, 1):
-            current = s.id == self.current
-            text.append(f" {i} {SHORT_TITLES.get(s.id, s.title)} ",
-                        style="bold reverse" if current else ("" if i < self._index + 1 else "dim"))
-        self.update(text)
+    def render(self) -> Text:
+        width = self.content_size.width or 100
+        for short in (False, True):
+            text = self._text(short)
+            if text.cell_len <= width:
+                break
+        return text
 
-    @property
-    def _index(self) -> int:
-        return st.STEP_IDS.index(self.current)
+    def _text(self, short: bool) -> Text:
+        text = Text()
+        me = st.STEP_IDS.index(self.current)
+        for i, s in enumerate(st.STEPS):
+            current = s.id == self.current
+            name = SHORT_TITLES.get(s.id, s.title)
+            label = f" {i + 1} {name} " if current or not short else f" {i + 1} "
+            text.append(label, style="bold reverse" if current else ("" if i < me else "dim"))
+        return text
 
 
 class StepScreen(Screen[Nav]):
     """A wizard step: form on the left, help and live checks on the right."""
 
     STEP_ID: ClassVar[str] = ""
+    EXTRA_CHECK_IDS: ClassVar[tuple[str, ...]] = ()
+    """Checks of other steps that this step shows too (by id)."""
     BINDINGS = [
         Binding("ctrl+n", "next", "Next"),
         Binding("ctrl+b", "back", "Back"),
         Binding("f5", "check", "Check"),
-        Binding("f1", "toggle_help", "Help"),
+        Binding("f1", "help", "Help"),
     ]
 
     def __init__(self, state: WizardState, services: Services) -> None:
@@ -100,6 +109,8 @@ class StepScreen(Screen[Nav]):
         self.services = services
         self.step = st.step(self.STEP_ID)
         self._run = 0
+        self._shown_errors: set[str] = set()
+        self._ready = False
         self.last_results: list[Result] | None = None
 
     # ------------------------------------------------------------------ layout
@@ -111,12 +122,7 @@ class StepScreen(Screen[Nav]):
                 yield Static(self.step.title, classes="step-title")
                 yield from self.compose_form()
             with Vertical(id="side"):
-                help_box = Static(self.help_text(), id="help")
-                help_box.border_title = "Why this matters"
-                yield help_box
-                checklist = Checklist(id="checklist")
-                checklist.display = bool(self.step.checks)
-                yield checklist
+                yield from self.compose_side()
         with Horizontal(id="nav"):
             yield Button("◀ Back", id="back", disabled=self.STEP_ID == st.STEP_IDS[0])
             yield Static("", id="status")
@@ -124,6 +130,15 @@ class StepScreen(Screen[Nav]):
                 yield Button("Check", id="check")
             yield Button(self.next_label(), id="next", variant="primary")
         yield Footer()
+
+    def compose_side(self) -> ComposeResult:
+        """The side panel: why the step matters, and its live checks."""
+        help_box = Static(self.help_text(), id="help")
+        help_box.border_title = "Why this matters"
+        yield help_box
+        checklist = Checklist(id="checklist")
+        checklist.display = bool(self.step.checks)
+        yield checklist
 
     def next_label(self) -> str:
         return "Next ▶"
@@ -154,21 +169,67 @@ class StepScreen(Screen[Nav]):
         ref = st.get_value(self.state.raw, path)
         return "env" if isinstance(ref, str) and ref.startswith("env:") else "file"
 
+    @property
+    def ready(self) -> bool:
+        """On top and fully built: keys that arrive earlier (a burst queued during the switch) do nothing."""
+        return self._ready and self.is_current and self.is_attached
+
     def on_mount(self) -> None:
+        self._ready = True
         self.state.visited.add(self.STEP_ID)
-        rows = self.query(FieldRow)
-        for row in rows:
-            if row.display:
+        self.focus_first()
+        if self.state.show_errors:
+            self.state.show_errors = False
+            self.call_after_refresh(self._show_errors_now)
+
+    def _show_errors_now(self) -> None:
+        if self.validate():
+            self.focus_first_error()
+
+    def focus_first_error(self) -> None:
+        errors = self._shown_errors
+        for row in self.query(FieldRow):
+            if row.path in errors and row.display:
                 controls = row.query("#control")
                 if controls:
                     controls.first().focus()
+                return
+
+    def focus_first(self) -> None:
+        """Focus the first visible field, else the first focusable widget of the form, else Next."""
+        for row in self.query(FieldRow):
+            if row.display:
+                controls = row.query("#control")
+                if controls and controls.first().focusable:
+                    controls.first().focus()
+                    return
                 break
+        form = self.query_one("#form")
+        for widget in form.query("*"):
+            if widget.focusable and widget.display and not isinstance(widget, VerticalScroll):
+                widget.focus()
+                return
+        nxt = self.query_one("#next", Button)
+        if not nxt.disabled:
+            nxt.focus()
+
+    def on_descendant_focus(self, event: Any) -> None:
+        """Keep the focused field in view (the form scrolls to it)."""
+        widget = event.widget
+        if widget is not None and self.query_one("#form") in widget.ancestors:
+            self.call_after_refresh(self._scroll_to, widget)
+
+    def _scroll_to(self, widget: Widget) -> None:
+        if widget.is_attached:
+            row = next((a for a in widget.ancestors if isinstance(a, FieldRow)), None)
+            self.query_one("#form", VerticalScroll).scroll_to_widget(row or widget, animate=False)
 
     # ------------------------------------------------------------------ state
 
-    def commit_row(self, row: FieldRow) -> None:
-        """Copy one row's value into the shared state."""
+    def commit_row(self, row: FieldRow) -> bool:
+        """Copy one row's value into the shared state. True when the answers changed."""
         f = row.field
+        drafts_before = dict(self.state.drafts)
         if f.kind in ("secret-ref", "secret-value"):
             value = self._secret_value(row)
         else:
@@ -177,6 +238,8 @@ class StepScreen(Screen[Nav]):
         if before != value:
             st.set_field(self.state.raw, f, value)
             self.state.changed()
+            return True
+        return drafts_before != self.state.drafts
 
     def _secret_value(self, row: FieldRow) -> str | None:
         text = row.secret_text or ""
@@ -195,7 +258,9 @@ class StepScreen(Screen[Nav]):
         row.show_draft_choice(True)
         return st.secret_reference(path, row.secret_how)
 
-    def commit_records(self, editor: RecordsEditor) -> None:
+    def commit_records(self, editor: RecordsEditor) -> bool:
+        """Copy a records editor into the shared state. True when the answers changed."""
+        drafts_before = dict(self.state.drafts)
         records = editor.read()
         for row in editor.query(FieldRow):
             if row.field.kind in ("secret-ref", "secret-value"):
@@ -211,13 +276,26 @@ class StepScreen(Screen[Nav]):
         if st.get_value(self.state.raw, editor.field.path) != records:
             st.set_value(self.state.raw, editor.field.path, records)
             self.state.changed()
+            return True
+        return drafts_before != self.state.drafts
 
-    def commit_all(self) -> None:
+    def commit_all(self) -> bool:
+        changed = False
         for editor in self.query(RecordsEditor):
-            self.commit_records(editor)
+            changed = self.commit_records(editor) or changed
         for row in self.query(FieldRow):
             if row.path == row.field.path:
-                self.commit_row(row)
+                changed = self.commit_row(row) or changed
+        if changed:
+            self.answers_changed()
+        return changed
+
+    def answers_changed(self) -> None:
+        """The answers of this step changed: earlier check results no longer apply."""
+        checklists = self.query(Checklist)
+        if checklists:
+            checklists.first().mark_stale()
+        self.refresh_status()
 
     def refresh_visibility(self) -> None:
         for row in self.query(FieldRow):
@@ -227,17 +305,24 @@ class StepScreen(Screen[Nav]):
     @on(FieldRow.Edited)
     def _field_edited(self, event: FieldRow.Edited) -> None:
         row = event.row
+        if not row.is_attached:
+            return
         if row.path == row.field.path:
-            self.commit_row(row)
+            changed = self.commit_row(row)
         else:
-            editor = row.query_ancestor(RecordsEditor)
-            self.commit_records(editor)
+            editors = [a for a in row.ancestors if isinstance(a, RecordsEditor)]
+            if not editors:
+                return
+            changed = self.commit_records(editors[0])
         self.refresh_visibility()
+        if changed:
+            self.answers_changed()
         self.field_changed(row)
 
     @on(RecordsEditor.Changed)
     def _records_changed(self, event: RecordsEditor.Changed) -> None:
-        self.commit_records(event.editor)
+        if self.commit_records(event.editor):
+            self.answers_changed()
         self.field_changed(None)
 
     def field_changed(self, row: FieldRow | None) -> None:
@@ -258,14 +343,22 @@ class StepScreen(Screen[Nav]):
             self.show_errors(errors)
         return errors
 
+    def refresh_status(self) -> None:
+        """Re-judge the problems already pointed out; fixed ones disappear (new ones wait for Next)."""
+        if not self._shown_errors:
+            return
+        errors = self.validate(show=False)
+        self.show_errors({p: m for p, m in errors.items() if p in self._shown_errors})
+
     def show_errors(self, errors: dict[str, str]) -> None:
+        self._shown_errors = set(errors)
         unplaced: list[str] = []
         rows = {row.path: row for row in self.query(FieldRow)}
         for path, row in rows.items():
             row.show_error(errors.get(path))
         for path, msg in errors.items():
             if path not in rows or not rows[path].display:
-                unplaced.append(f"{path}: {msg}")
+                unplaced.append(f"{field_label(path)}: {msg}")
         status = self.query_one("#status", Static)
         if errors:
             n = len(errors)
@@ -291,26 +384,30 @@ class StepScreen(Screen[Nav]):
                 checklist.show_idle("Fix the highlighted fields to run the checks.")
             else:
                 first = others[0]
-                where = st.step_of(first.path) or "an earlier step"
-                checklist.show_idle(f"Checks wait for {where}: {first}")
+                step_id = st.step_of(first.path)
+                where = st.step(step_id).title if step_id else "an earlier step"
+                checklist.show_idle(f"Checks wait for {where}: {field_label(first.path)}: {first.message}")
             return
-        self._run += 1
-        checklist.start(self.step.title.lower())
-        self._check_worker(answers, self._run, list(self.step.checks))
+        self._run = checklist.start(self.step.title.lower())
+        self._check_worker(answers, self._run, list(self.step.checks), list(self.EXTRA_CHECK_IDS))
 
     @work(thread=True, exclusive=True, group="checks", exit_on_error=False)
-    def _check_worker(self, answers: Any, run: int, check_steps: list[str]) -> None:
+    def _check_worker(self, answers: Any, run: int, check_steps: list[str], extra_ids: list[str]) -> None:
         worker = get_current_worker()
 
         def on_result(result: Result) -> None:
             if not worker.is_cancelled:
                 self.post_message(CheckResultArrived(run, result))
 
+        context = st.get_value(self.state.raw, "cluster.context") or self.state.context
         try:
-            results = self.services.run_checks(
-                answers, kubeconfig=self.state.kubeconfig,
-                context=st.get_value(self.state.raw, "cluster.context") or self.state.context,
-                steps=check_steps, on_result=on_result)
+            results = list(self.services.run_checks(
+                answers, kubeconfig=self.state.kubeconfig, context=context,
+                steps=check_steps, on_result=on_result))
+            if extra_ids and not worker.is_cancelled:
+                results += list(self.services.run_checks(
+                    answers, kubeconfig=self.state.kubeconfig, context=context,
+                    steps=None, ids=extra_ids, on_result=on_result))
         except Exception as exc:  # a broken check must not take the screen down
             results = [Result("wizard.checks", "wizard", Status.FAIL, "The checks could not run",
                               detail=f"{type(exc).__name__}: {exc}",
@@ -320,14 +417,13 @@ class StepScreen(Screen[Nav]):
 
     @on(CheckResultArrived)
     def _check_result(self, message: CheckResultArrived) -> None:
-        if message.run == self._run:
-            self.query_one(Checklist).add_result(message.result)
+        self.query_one(Checklist).add_result(message.result, message.run)
 
     @on(ChecksFinished)
     def _checks_finished(self, message: ChecksFinished) -> None:
-        if message.run == self._run:
+        if self.query_one(Checklist).finish(message.results, message.run):
             self.last_results = message.results
-            self.query_one(Checklist).finish(message.results)
+            self.state.accepted.difference_update(r.id for r in message.results if r.status is not Status.FAIL)
             self.checks_finished(message.results)
 
     def checks_finished(self, results: list[Result]) -> None:
@@ -336,6 +432,8 @@ class StepScreen(Screen[Nav]):
     # ------------------------------------------------------------------ actions
 
     def action_check(self) -> None:
+        if not self.ready:
+            return
         self.commit_all()
         if self.validate():
             self.query_one(Checklist).show_idle("Fix the highlighted fields to run the checks.")
@@ -343,29 +441,32 @@ class StepScreen(Screen[Nav]):
         if self.step.checks:
             self.run_checks()
 
-    def action_toggle_help(self) -> None:
-        help_box = self.query_one("#help")
-        help_box.display = not help_box.display
+    def action_help(self) -> None:
+        """F1: a help window for this step (the side panel stays as it is)."""
+        from .dialogs import HelpDialog
+
+        if self.ready:
+            self.app.push_screen(HelpDialog(self.step.title, self.help_text()))
 
     def action_back(self) -> None:
+        if not self.ready or self.query_one("#back", Button).disabled:
+            return
         self.commit_all()
         self.dismiss(Nav("back"))
 
     def action_next(self) -> None:
+        if not self.ready:
+            return
         self.commit_all()
         errors = self.validate()
         if errors:
-            for row in self.query(FieldRow):
-                if row.path in errors and row.display:
-                    controls = row.query("#control")
-                    if controls:
-                        controls.first().focus()
-                    break
+            self.focus_first_error()
             return
         failed = self.query_one(Checklist).failed
         if failed:
             def answer(go_on: bool | None) -> None:
-                if go_on:
+                if go_on and self.ready:
+                    self.state.accepted.update(r.id for r in failed)
                     self.dismiss(Nav("next"))
             n = len(failed)
             self.app.push_screen(YesNoDialog(
@@ -389,3 +490,23 @@ class StepScreen(Screen[Nav]):
 
     def row(self, path: str) -> FieldRow:
         return self.query_one(f"#{widget_id(path)}", FieldRow)
+
+
+def field_label(path: str) -> str:
+    """The label a user sees for an answers path (``gitlab.ca.file`` -> ``CA file (PEM)``)."""
+    import re as _re
+
+    try:
+        return st.find_field(path).label
+    except Exception:
+        pass
+    m = _re.match(r"^([^\[]+)\[(\d+)\]\.?(.*)$", path)
+    if m:
+        try:
+            records = st.find_field(m.group(1))
+            item = next((f for f in records.item_fields if f.path == m.group(3)), None)
+            noun = records.label.rstrip("s")
+            return f"{noun} {int(m.group(2)) + 1}" + (f": {item.label}" if item else "")
+        except Exception:
+            pass
+    return path

@@ -916,6 +916,10 @@ def command(args: Any, opts: Any) -> int:
     _require_secrets(answers)
     ignore = parse_ignore(getattr(args, "ignore", None))
     validate_ignore(answers, sorted(ignore))
+    from .kube import require_context
+
+    require_context(opts.kubeconfig, opts.context or answers.cluster.context,
+                    "--context" if opts.context else "cluster.context")
     try:
         kube = Kube.connect(opts.kubeconfig, opts.context or answers.cluster.context)
     except KubeError as exc:

@@ -1,10 +1,14 @@
-"""One Kubernetes API client for checks, apply and diagnosis.
+"""One Kubernetes API client for checks, apply and diagnosis, and one kubeconfig loader.
 
-Uses the ``kubernetes`` package for what it does well (kubeconfig loading: client
-certificates, tokens, exec plugins, ``KUBECONFIG`` lists, contexts) and talks raw
-JSON over its pooled connection, so no time is spent building model objects.
-One :class:`Kube` is shared by every concurrent check (urllib3 pools are
-thread-safe); it is imported lazily to keep start-up light.
+:func:`load_kubeconfig` reads the kubeconfig files kubectl would read (``--kubeconfig``, else the
+``KUBECONFIG`` list, else ``~/.kube/config``) and merges them as kubectl does; contexts for the
+screens, the context check of the commands and :meth:`Kube.connect` all resolve through it.
+A plain context (server and CA, client certificate or token or tokenFile, as data or files) is
+connected without importing the ``kubernetes`` package; exec plugins, auth providers (OIDC),
+basic auth, impersonation, proxies and TLS server names go through the package, given the same
+file list and the context already chosen. Requests are raw JSON over a pooled connection, so no
+time is spent building model objects. One :class:`Kube` is shared by every concurrent check
+(urllib3 pools are thread-safe).
 """
 
 from __future__ import annotations
@@ -86,7 +90,8 @@ class ContextInfo:
 
 
 def kubeconfig_paths(explicit: str | None = None) -> list[Path]:
-    """The kubeconfig files kubectl would read: --kubeconfig, else $KUBECONFIG, else ~/.kube/config."""
+    """The kubeconfig files kubectl would read: --kubeconfig, else $KUBECONFIG (a ':'-separated
+    list), else ~/.kube/config."""
     if explicit:
         return [Path(explicit).expanduser()]
     env = os.environ.get("KUBECONFIG")
@@ -95,31 +100,128 @@ def kubeconfig_paths(explicit: str | None = None) -> list[Path]:
     return [Path("~/.kube/config").expanduser()]
 
 
-def list_contexts(kubeconfig: str | None = None) -> list[ContextInfo]:
-    """Contexts from the kubeconfig(s), without importing the kubernetes package."""
+@dataclass(frozen=True)
+class Entry:
+    """One named stanza (a context, cluster or user) and the file that defined it: relative
+    paths in it (certificate-authority, client-key, tokenFile, exec command) are relative to
+    that file, as kubectl resolves them."""
+
+    name: str
+    body: dict[str, Any]
+    source: Path
+
+    def path(self, key: str) -> Path | None:
+        v = self.body.get(key)
+        if not v:
+            return None
+        f = Path(os.path.expanduser(str(v)))
+        return f if f.is_absolute() else self.source.parent / f
+
+
+@dataclass(frozen=True)
+class Kubeconfig:
+    """The kubeconfig files merged as kubectl merges them: the first file that names a context,
+    cluster or user wins it, and current-context comes from the first file that sets one."""
+
+    paths: tuple[Path, ...]
+    """The files read (existing ones, in order)."""
+    current: str | None
+    contexts: dict[str, Entry]
+    clusters: dict[str, Entry]
+    users: dict[str, Entry]
+    problems: tuple[str, ...] = ()
+    """Files that exist but could not be read or parsed."""
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.contexts)
+
+    def resolve(self, context: str | None = None) -> tuple[str, Entry, Entry | None, Entry | None]:
+        """(context name, context, its cluster, its user); KubeContextError when it cannot be used."""
+        name = context or self.current
+        if not name:
+            raise KubeContextError(None, self.names, "the kubeconfig sets no current-context")
+        ctx = self.contexts.get(name)
+        if ctx is None:
+            what = f"context {name!r} is not in the kubeconfig" if context else \
+                f"the kubeconfig's current-context {name!r} names no context"
+            raise KubeContextError(name, self.names, what)
+        return name, ctx, self.clusters.get(ctx.body.get("cluster") or ""), \
+            self.users.get(ctx.body.get("user") or "")
+
+
+class KubeContextError(Exception):
+    """The context asked for (or the current one) is not in the kubeconfig."""
+
+    def __init__(self, name: str | None, available: list[str], what: str):
+        self.name = name
+        self.available = available
+        choices = ", ".join(available[:20]) if available else "none"
+        super().__init__(f"{what}; pass --context NAME (contexts: {choices})")
+
+
+def load_kubeconfig(kubeconfig: str | None = None) -> Kubeconfig:
+    """Read the kubeconfig file(s) kubectl would read (see :func:`kubeconfig_paths`), without the
+    kubernetes package. Missing files in a KUBECONFIG list are skipped, as kubectl does."""
     import yaml
 
-    contexts: dict[str, dict[str, Any]] = {}
-    clusters: dict[str, dict[str, Any]] = {}
-    current = None
+    current: str | None = None
+    tables: dict[str, dict[str, Entry]] = {"contexts": {}, "clusters": {}, "users": {}}
+    read: list[Path] = []
+    problems: list[str] = []
     for path in kubeconfig_paths(kubeconfig):
-        try:
-            doc = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError):
+        if not path.is_file():
             continue
-        current = current or doc.get("current-context")
-        for c in doc.get("contexts") or []:
-            contexts.setdefault(c.get("name"), c.get("context") or {})
-        for c in doc.get("clusters") or []:
-            clusters.setdefault(c.get("name"), c.get("cluster") or {})
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            problems.append(f"{path}: {type(exc).__name__}")
+            continue
+        if not isinstance(doc, dict):
+            problems.append(f"{path}: not a kubeconfig (a YAML mapping)")
+            continue
+        read.append(path)
+        if not current and isinstance(doc.get("current-context"), str) and doc["current-context"]:
+            current = doc["current-context"]
+        for table, key in (("contexts", "context"), ("clusters", "cluster"), ("users", "user")):
+            for item in doc.get(table) or []:
+                if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                    continue
+                body = item.get(key)
+                tables[table].setdefault(item["name"], Entry(item["name"], body if isinstance(body, dict) else {},
+                                                             path))
+    return Kubeconfig(tuple(read), current, tables["contexts"], tables["clusters"], tables["users"],
+                      tuple(problems))
+
+
+def list_contexts(kubeconfig: str | None = None) -> list[ContextInfo]:
+    """Contexts from the kubeconfig(s), without importing the kubernetes package."""
+    kc = load_kubeconfig(kubeconfig)
     out = []
-    for name, ctx in contexts.items():
-        cl = ctx.get("cluster", "")
-        out.append(ContextInfo(name=name, cluster=cl, user=ctx.get("user", ""),
-                               namespace=ctx.get("namespace"),
-                               server=(clusters.get(cl) or {}).get("server"),
-                               current=name == current))
+    for name, ctx in kc.contexts.items():
+        cl = str(ctx.body.get("cluster") or "")
+        cluster = kc.clusters.get(cl)
+        out.append(ContextInfo(name=name, cluster=cl, user=str(ctx.body.get("user") or ""),
+                               namespace=ctx.body.get("namespace"),
+                               server=cluster.body.get("server") if cluster else None,
+                               current=name == kc.current))
     return out
+
+
+def require_context(kubeconfig: str | None, context: str | None, field: str = "--context") -> None:
+    """Bad input (exit 2, naming ``field``) when a kubeconfig exists but the context named (or its
+    current-context) is not in it. Nothing to say when there is no kubeconfig or no context at all:
+    the cluster checks report that."""
+    kc = load_kubeconfig(kubeconfig)
+    if not kc.paths or not (context or kc.current):
+        return
+    try:
+        kc.resolve(context)
+    except KubeContextError as exc:
+        from .errors import BadInput, FieldError
+
+        where = field if context else "--context"
+        raise BadInput([FieldError(where, str(exc))]) from None
 
 
 class Kube:
@@ -151,17 +253,19 @@ class Kube:
         start-up light; exec plugins, auth providers, proxies and merged KUBECONFIG lists go
         through the ``kubernetes`` package.
         """
-        paths = kubeconfig_paths(kubeconfig)
-        existing = [p for p in paths if p.is_file()]
-        if not existing:
-            where = ", ".join(str(p) for p in paths)
-            raise KubeError(0, "NoKubeconfig", f"no kubeconfig found ({where}); pass --kubeconfig PATH "
-                            "or set KUBECONFIG")
-        if len(existing) == 1:
-            light = _light_connect(existing[0], context, timeout)
-            if light is not None:
-                return light
-        return cls._connect_with_client(existing, context, timeout)
+        kc = load_kubeconfig(kubeconfig)
+        if not kc.paths:
+            where = ", ".join(str(p) for p in kubeconfig_paths(kubeconfig))
+            why = "; ".join(kc.problems) if kc.problems else f"no kubeconfig found ({where})"
+            raise KubeError(0, "NoKubeconfig", f"{why}; pass --kubeconfig PATH or set KUBECONFIG")
+        try:
+            name, ctx, cluster, user = kc.resolve(context)
+        except KubeContextError as exc:
+            raise KubeError(0, "NoContext", str(exc)) from None
+        light = _light_connect(name, ctx, cluster, user, timeout)
+        if light is not None:
+            return light
+        return cls._connect_with_client(list(kc.paths), name, timeout)
 
     @classmethod
     def _connect_with_client(cls, existing: list[Path], context: str | None, timeout: float) -> Kube:
@@ -387,55 +491,47 @@ def _pool(ca_pem: str | None, verify: bool, cert_pem: bytes | None, key_pem: byt
     return urllib3.PoolManager(num_pools=4, maxsize=8, block=True, ssl_context=ctx, retries=False)
 
 
-def _light_connect(path: Path, context: str | None, timeout: float) -> Kube | None:
-    """Read a single plain kubeconfig without the kubernetes package; None if it needs the package."""
+def _light_connect(name: str, ctx: Entry, cluster: Entry | None, user: Entry | None,
+                   timeout: float) -> Kube | None:
+    """A resolved plain context (server + CA, client certificate, token or tokenFile) without the
+    kubernetes package; None when it needs the package (exec plugins, auth providers, basic auth,
+    impersonation, proxies, a TLS server name)."""
     import base64
 
-    import yaml
+    if cluster is None or not cluster.body.get("server"):
+        return None
+    cb, ub = cluster.body, (user.body if user else {})
+    if cb.get("proxy-url") or cb.get("tls-server-name"):
+        return None
+    if any(k in ub for k in ("exec", "auth-provider", "username", "password", "as", "as-groups",
+                             "as-uid", "as-user-extra", "impersonate")):
+        return None
 
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return None
-    name = context or doc.get("current-context")
-    ctx = next((c.get("context") or {} for c in doc.get("contexts") or [] if c.get("name") == name), None)
-    if not name or ctx is None:
-        return None
-    cluster = next((c.get("cluster") or {} for c in doc.get("clusters") or [] if c.get("name") == ctx.get("cluster")),
-                   None)
-    user = next((u.get("user") or {} for u in doc.get("users") or [] if u.get("name") == ctx.get("user")), {})
-    if not cluster or not cluster.get("server") or cluster.get("proxy-url") or cluster.get("tls-server-name"):
-        return None
-    if any(k in user for k in ("exec", "auth-provider", "username", "password", "as", "impersonate")):
-        return None
-    base = path.parent
-
-    def data_or_file(obj: dict[str, Any], key: str) -> bytes | None:
-        if obj.get(f"{key}-data"):
-            return base64.b64decode(obj[f"{key}-data"])
-        if obj.get(key):
-            f = Path(os.path.expanduser(obj[key]))
-            return (f if f.is_absolute() else base / f).read_bytes()
-        return None
+    def data_or_file(e: Entry | None, key: str) -> bytes | None:
+        if e is None:
+            return None
+        if e.body.get(f"{key}-data"):
+            return base64.b64decode(e.body[f"{key}-data"], validate=False)
+        f = e.path(key)
+        return f.read_bytes() if f else None
 
     try:
         ca = data_or_file(cluster, "certificate-authority")
         cert = data_or_file(user, "client-certificate")
         key = data_or_file(user, "client-key")
-        token = user.get("token")
-        token_file = user.get("tokenFile")
     except (OSError, ValueError):
-        return None
-    verify = not cluster.get("insecure-skip-tls-verify", False)
+        return None  # the package reports unreadable files in its own words
+    token = ub.get("token")
+    token_file = user.path("tokenFile") if user else None
+    verify = not cb.get("insecure-skip-tls-verify", False)
     pool = _pool(ca.decode() if ca else None, verify, cert, key)
 
     def auth() -> dict[str, str]:
         if token:
             return {"Authorization": f"Bearer {token}"}
         if token_file:  # re-read each time: projected tokens rotate
-            tf = Path(os.path.expanduser(token_file))
-            return {"Authorization": "Bearer " + (tf if tf.is_absolute() else base / tf).read_text().strip()}
+            return {"Authorization": "Bearer " + token_file.read_text().strip()}
         return {}
 
-    return Kube(pool, cluster["server"], auth, context=name, timeout=timeout,
+    return Kube(pool, cb["server"], auth, context=name, timeout=timeout,
                 ca_pem=ca.decode() if ca else None, verify=verify, closer=pool.clear)

@@ -150,8 +150,8 @@ def gitlab_url(value: str) -> str | None:
         return "the GitLab URL contains spaces, line breaks or control characters; write https://host[:port]/"
     try:
         parts = urlsplit(value)
-    except ValueError:  # e.g. an unbalanced [ of an IPv6 address
-        return f'"{value}" is not a URL (unbalanced [ or ]); write it as https://host[:port]/'
+    except ValueError:  # an unbalanced [ or ] in the host part
+        return f'"{value}" is not a URL (a "[" or "]" without its pair); write it as https://host[:port]/'
     if "%" in parts.netloc:
         return "the GitLab URL host has a % (an IPv6 zone id or an escape); use a plain host name or address"
     if parts.scheme != "https":
@@ -186,8 +186,8 @@ def http_url(value: str) -> str | None:
         return "the URL contains spaces, line breaks or control characters"
     try:
         parts = urlsplit(value or "")
-    except ValueError:
-        return f'"{value}" is not an http(s) URL (unbalanced [ or ])'
+    except ValueError:  # an unbalanced [ or ] in the host part
+        return f'"{value}" is not a URL (a "[" or "]" without its pair)'
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f'"{value}" is not an http(s) URL'
     try:

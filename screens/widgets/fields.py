@@ -16,6 +16,13 @@ from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSe
 from wizard import steps as st
 
 
+def example(placeholder: str | None) -> str:
+    """A placeholder that cannot be mistaken for a value (``42`` -> ``e.g. 42``)."""
+    if not placeholder:
+        return ""
+    return placeholder if placeholder.lower().startswith("e.g.") else f"e.g. {placeholder}"
+
+
 def widget_id(path: str) -> str:
     """A DOM id for a field path (``registries[0].host`` -> ``f-registries-0-host``)."""
     return "f-" + re.sub(r"[^A-Za-z0-9_-]+", "-", path).strip("-")
@@ -74,7 +81,8 @@ class FieldRow(Vertical):
         if f.kind in ("text", "int", "list", "mapping", "secret-ref", "secret-value"):
             secret = f.kind in ("secret-ref", "secret-value")
             text = self._draft if (secret and self._draft is not None) else st.format_value(f, self._value)
-            yield Input(value=text, placeholder=f.placeholder, password=secret,
+            # a reference (env:NAME, file:PATH) is not a secret: it stays readable; typed secrets are masked
+            yield Input(value=text, placeholder=example(f.placeholder), password=secret and not st.is_reference(text),
                         validators=[FieldValidator(f)], validate_on=["blur", "submitted"],
                         id="control", compact=False)
             if secret:
@@ -168,6 +176,11 @@ class FieldRow(Vertical):
     # ------------------------------------------------------------------ events
 
     @on(Input.Changed, "#control")
+    def _input_changed(self, event: Input.Changed) -> None:
+        if self.field.kind in ("secret-ref", "secret-value"):
+            event.input.password = not st.is_reference(event.value)
+        self._changed(event)
+
     @on(Select.Changed, "#control")
     @on(Checkbox.Changed)
     @on(RadioSet.Changed)

@@ -234,6 +234,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         fake: FakeGitLab = self.server.app  # type: ignore[attr-defined]
         parsed = urllib.parse.urlsplit(self.path)
         path = parsed.path
+        root = fake.relative_url_root
+        if root:  # below the relative URL root, or outside GitLab altogether
+            path = path[len(root):] if path == root or path.startswith(root + "/") else "/-outside-root" + path
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         status, body, headers = fake._handle(self.command, path, parsed.query, self.headers, raw)
@@ -269,8 +272,12 @@ class FakeGitLab:
         revision: str = "0123456789a",
         ca: Cert | None = None,
         host: str = "127.0.0.1",
+        relative_url_root: str = "",
     ) -> None:
         self.version = version
+        # GitLab installed under a path (gitlab.rb external_url 'https://host/gitlab'): every
+        # route, the API's included, lives below it and nothing answers outside it
+        self.relative_url_root = "/" + relative_url_root.strip("/") if relative_url_root.strip("/") else ""
         self.revision = revision
         self.ca = ca
         self.ca_pem_path: str | None = None  # fixtures may set this for clients
@@ -284,8 +291,9 @@ class FakeGitLab:
         self._runners: dict[int, FakeRunner] = {}
         self._requests: list[tuple[str, str, int]] = []
         self._bodies: list[tuple[str, str, dict[str, Any]]] = []
+        self._headers: list[tuple[str, str, dict[str, str]]] = []
         self._delays: dict[str, float] = {}
-        self._statuses: dict[str, tuple[int, Any]] = {}
+        self._statuses: dict[str, tuple[int, Any, dict[str, str]]] = {}
         self.registration_token: str | None = "GR1348941" + secrets.token_hex(10)
         self.registration_enabled = False
         self.registration_scope: tuple[str, int | None] = ("instance_type", None)
@@ -296,7 +304,7 @@ class FakeGitLab:
     # -- lifecycle --------------------------------------------------------
     @property
     def url(self) -> str:
-        return self._server.url
+        return self._server.url.rstrip("/") + self.relative_url_root + "/"
 
     @property
     def api_url(self) -> str:
@@ -423,15 +431,17 @@ class FakeGitLab:
             else:
                 self._delays.pop(p, None)
 
-    def set_status(self, path: str, code: int | None, body: Any = None) -> None:
+    def set_status(self, path: str, code: int | None, body: Any = None,
+                   headers: dict[str, str] | None = None) -> None:
         """Answer *path* with *code* (and GitLab-shaped JSON *body*, default
-        ``{"message": "<code> ..."}``) without touching state. None removes it."""
+        ``{"message": "<code> ..."}``, plus *headers*, e.g. a ``Location``) without
+        touching state. None removes it."""
         with self._lock:
             p = self._norm(path)
             if code is None:
                 self._statuses.pop(p, None)
             else:
-                self._statuses[p] = (code, body if body is not None else _message(code).body)
+                self._statuses[p] = (code, body if body is not None else _message(code).body, dict(headers or {}))
 
     # -- inspection -------------------------------------------------------
     @property
@@ -444,6 +454,12 @@ class FakeGitLab:
         """(method, path, params) with runner/user tokens as sent (tests only)."""
         with self._lock:
             return list(self._bodies)
+
+    @property
+    def request_headers(self) -> list[tuple[str, str, dict[str, str]]]:
+        """(method, path, headers as sent, names lower-cased) (tests only)."""
+        with self._lock:
+            return list(self._headers)
 
     def requests_to(self, path: str, method: str | None = None) -> list[tuple[str, str, int]]:
         p = self._norm(path)
@@ -467,6 +483,7 @@ class FakeGitLab:
         with self._lock:
             self._requests.clear()
             self._bodies.clear()
+            self._headers.clear()
 
     # -- internals --------------------------------------------------------
     @staticmethod
@@ -516,7 +533,7 @@ class FakeGitLab:
                 else:
                     params.update({k: v[-1] for k, v in urllib.parse.parse_qs(raw.decode()).items()})
             if forced is not None:
-                status, body, hdrs = forced[0], forced[1], {}
+                status, body, hdrs = forced[0], forced[1], dict(forced[2])
             else:
                 status, body, hdrs = self._route(method, path, params, headers)
         except _HTTPError as e:
@@ -526,6 +543,7 @@ class FakeGitLab:
         with self._lock:
             self._requests.append((method, path, status))
             self._bodies.append((method, path, dict(params)))
+            self._headers.append((method, path, {k.lower(): v for k, v in headers.items()}))
         return status, body, hdrs
 
     def _route(self, method: str, path: str, params: dict[str, Any], headers: Any) -> tuple[int, Any, dict[str, str]]:
@@ -542,10 +560,38 @@ class FakeGitLab:
                 with self._lock:
                     res = fn(params=params, headers=headers, **mt.groupdict())
                 status, body = res if isinstance(res, tuple) else (200, res)
+                if isinstance(body, list) and method in ("GET", "HEAD"):
+                    return self._paginate(path, body, params)
                 return status, body, {}
         if allowed:
             raise _HTTPError(405, {"error": "405 Not Allowed"})
         raise _HTTPError(404, {"error": "404 Not Found"})
+
+    def _paginate(self, path: str, items: list[Any], params: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        """Offset pagination as documented for every list endpoint: ``page`` (default 1) and
+        ``per_page`` (default 20, at most 100), answered with X-Page, X-Per-Page, X-Total,
+        X-Total-Pages, X-Next-Page, X-Prev-Page and a Link header (first, last, prev, next)."""
+        page = max(1, self._int_param(params, "page") or 1)
+        per_page = min(100, max(1, self._int_param(params, "per_page") or 20))
+        total = len(items)
+        pages = max(1, -(-total // per_page))
+        chunk = items[(page - 1) * per_page: page * per_page]
+        keep = {k: v for k, v in params.items() if k not in ("page", "per_page") and isinstance(v, (str, int))}
+
+        def link(n: int) -> str:
+            q = urllib.parse.urlencode({**keep, "page": n, "per_page": per_page})
+            return f'<{self.url.rstrip("/")}{path}?{q}>'
+
+        rels = [(page - 1, "prev")] if page > 1 else []
+        rels += [(page + 1, "next")] if page < pages else []
+        rels += [(1, "first"), (pages, "last")]
+        headers = {
+            "X-Page": str(page), "X-Per-Page": str(per_page), "X-Total": str(total),
+            "X-Total-Pages": str(pages), "X-Next-Page": str(page + 1) if page < pages else "",
+            "X-Prev-Page": str(page - 1) if page > 1 else "",
+            "Link": ", ".join(f'{link(n)}; rel="{rel}"' for n, rel in rels),
+        }
+        return 200, chunk, headers
 
     # authentication helpers
     def _user_for(self, headers: Any, params: dict[str, Any]) -> FakeUser:
@@ -740,7 +786,7 @@ class FakeGitLab:
         return [m.as_json() for m in r.managers.values()]
 
     # runner lists (GitLab docs, "Runners API": list all / group's / project's runners). Summary fields
-    # only (no maintenance_note); filters type, paused, tag_list; pages per_page (default 20, max 100)/page.
+    # only (no maintenance_note); filters type, paused, tag_list; paged like every list (_paginate).
     def _list(self, runners: Iterable[FakeRunner], params: dict[str, Any]) -> Any:
         rtype = params.get("type")
         if rtype is not None and rtype not in RUNNER_TYPES:
@@ -750,12 +796,9 @@ class FakeGitLab:
         out = [r for r in sorted(runners, key=lambda x: x.id)
                if (rtype is None or r.runner_type == rtype) and all(t in r.tag_list for t in want_tags)
                and ("paused" not in params or r.paused == _to_bool(params["paused"]))]
-        per_page = min(100, self._int_param(params, "per_page") or 20)
-        page = max(1, self._int_param(params, "page") or 1)
-        rows = out[(page - 1) * per_page:page * per_page]
         keys = ("id", "description", "ip_address", "active", "paused", "is_shared", "runner_type", "name",
                 "online", "status")
-        return [{k: r.details()[k] for k in keys} for r in rows]
+        return [{k: r.details()[k] for k in keys} for r in out]  # _route pages every list (_paginate)
 
     def _list_all_runners(self, *, params: dict[str, Any], headers: Any) -> Any:
         u = self._user_for(headers, params)

@@ -60,6 +60,14 @@ FAIL = {
                       fix="lower concurrent to 8 or raise the quota")],
 }
 
+def runtime_result(no_nodes: bool) -> Result:
+    if no_nodes:
+        return Result("cluster.nodes.runtime", "cluster", Status.WARN, "Node container runtime fits the build setup",
+                      detail="the cluster reports no nodes", fix="join nodes before running jobs")
+    return Result("cluster.nodes.runtime", "cluster", Status.PASS, "nodes run containerd on 3 node(s)",
+                  data={"runtimes": {"containerd": 3}})
+
+
 CONTEXTS = [
     ContextInfo("kind-ci", "kind-ci", "kind-ci", None, "https://127.0.0.1:6443", True),
     ContextInfo("prod", "prod-cluster", "admin", "default", "https://k8s.company.com:6443", False),
@@ -109,6 +117,14 @@ class FakeWorld:
     tls_trusted: bool | None = None
     resolvable: dict[str, list[str]] = field(default_factory=dict)
     apply_ok: bool = True
+    no_nodes: bool = False
+    results: dict[str, list[Result]] | None = None
+    """Overrides the canned PASS/FAIL tables (results are streamed in reverse: last first)."""
+    single_cert: bool = False
+    """GitLab presents only its own certificate (no CA in the chain)."""
+    apply_extra: tuple[tuple[str, str, str], ...] = ()
+    """Events (step, status, message) added to the scripted apply."""
+    raise_in_checks: bool = False
     calls: list[tuple[str, Any]] = field(default_factory=list)
 
     def run_checks(self, answers: Any, *, kubeconfig: Any = None, context: Any = None, steps: Any = None,
@@ -121,19 +137,25 @@ class FakeWorld:
             while not worker.is_cancelled:
                 time.sleep(0.01)
             return []
-        table = FAIL if self.mode == "fail" else PASS
-        out: list[Result] = []
-        for s in steps or table:
-            for r in table.get(s, []):
-                out.append(r)
-                if on_result:
-                    on_result(r)
+        if self.raise_in_checks:
+            raise AttributeError("'str' object has no attribute '__cause__'")
+        if ids is not None:
+            out = [runtime_result(self.no_nodes)] if "cluster.nodes.runtime" in ids else []
+        else:
+            table = self.results if self.results is not None else FAIL if self.mode == "fail" else PASS
+            out = [r for s in steps or table for r in table.get(s, [])]
+        for r in (reversed(out) if self.results is not None else out):
+            if on_result:
+                on_result(r)
         return out
 
     def inspect_tls(self, url: str, ca_file: str | None) -> Any:
         self.calls.append(("inspect_tls", url))
         trusted = self.tls_trusted if self.tls_trusted is not None else self.mode == "pass"
-        return verdict(trusted)
+        v = verdict(trusted)
+        if self.single_cert:
+            v.chain = v.chain[:1]
+        return v
 
     def resolve(self, host: str) -> list[str]:
         return list(self.resolvable.get(host, []))
@@ -146,10 +168,12 @@ class FakeWorld:
 
         return Rendered()
 
-    def apply(self, answers: Any, *, kubeconfig: Any, context: Any, dry_run: bool, reporter: Any) -> Any:
+    def apply(self, answers: Any, *, kubeconfig: Any, context: Any, dry_run: bool, reporter: Any,
+              ignore: Any = ()) -> Any:
         from wizard.progress import Event
 
         self.calls.append(("apply", dry_run))
+        self.calls.append(("apply.ignore", tuple(ignore)))
         script = [("render", "ok", "rendered 3 files"), ("check", "ok", "12 checks passed"),
                   ("plan", "ok", "4 objects to create"), ("apply", "changed", "created Namespace ci-jobs")]
         if self.apply_ok:
@@ -162,6 +186,7 @@ class FakeWorld:
                        ("helm", "changed", "installed release gitlab-runner (chart 0.86.0)"),
                        ("external", "skip", "manager runs in the cluster"),
                        ("verify", "fail", "runner did not come online within 120 s")]
+        script += list(self.apply_extra)
         for step, status, msg in script:
             reporter(Event(step, "start", f"{step}…"))
             reporter(Event(step, status, msg))

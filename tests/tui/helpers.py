@@ -20,6 +20,17 @@ def build(start: str = "cluster", answers: Any = None, world: FakeWorld | None =
     return app
 
 
+async def wait_workers(workers: list[Any], timeout: float = 20) -> None:
+    """Wait for these workers to end, however they end (a superseded run is cancelled)."""
+    import asyncio
+
+    from textual.worker import WorkerState
+
+    started = [w for w in workers if w.state is not WorkerState.PENDING]
+    if started:
+        await asyncio.wait_for(asyncio.gather(*(w.wait() for w in started), return_exceptions=True), timeout)
+
+
 async def settle(pilot: Pilot, *, skip: tuple[str, ...] = (), rounds: int = 4) -> None:
     """Wait until the step screen is up and its background workers are done."""
     app = pilot.app
@@ -29,8 +40,7 @@ async def settle(pilot: Pilot, *, skip: tuple[str, ...] = (), rounds: int = 4) -
         await pilot.pause(0.02)
     for _ in range(rounds):
         busy = [w for w in app.workers if w.group in BACKGROUND and w.group not in skip and not w.is_finished]
-        if busy:
-            await app.workers.wait_for_complete(busy)
+        await wait_workers(busy)
         await pilot.pause()
     for inp in app.screen.query(Input):
         inp.cursor_blink = False
@@ -45,3 +55,23 @@ async def type_into(pilot: Pilot, selector: str, text: str) -> None:
     await pilot.pause()
     await pilot.press(*text) if text else None
     await pilot.pause()
+
+
+def screen_lines(app: Any) -> list[str]:
+    """The text on screen, one string per terminal row (what a user would copy)."""
+    return ["".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips()]
+
+
+def widget_lines(widget: Any) -> list[str]:
+    """The rows of the screen covered by ``widget``, cut to its columns."""
+    region = widget.region
+    rows = screen_lines(widget.app)[region.y:region.bottom]
+    return [row[region.x:region.right] for row in rows]
+
+
+def content_lines(widget: Any) -> list[str]:
+    """Every row ``widget`` renders at its current width, also the rows scrolled out of view."""
+    from textual.geometry import Region
+
+    strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    return ["".join(seg.text for seg in strip) for strip in strips]

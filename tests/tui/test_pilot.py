@@ -133,7 +133,7 @@ async def test_checks_stream_into_checklist_and_failed_checks_ask() -> None:
         await pilot.press("f5")
         await settle(pilot)
         checklist = app.screen.query_one(Checklist)
-        assert [r.status.value for r in checklist.results] == ["pass", "fail"]
+        assert [r.status.value for r in checklist.results] == ["fail", "pass"]  # failures first
         assert ("run_checks", ("namespaces",)) in world.calls
         await pilot.press("ctrl+n")
         await settle(pilot)

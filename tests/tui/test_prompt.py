@@ -35,6 +35,8 @@ def scripted(intent: am.Answers, overrides: dict[str, list[Any]] | None = None):
             return index < len(st.get_value(raw, records) or [])
         if path.endswith("#keep"):
             return "file" if field.kind == "choice" else True
+        if path.endswith("#after-checks"):
+            return "continue"
         return raw[path] if field.virtual else st.get_value(raw, path)
 
     ask.asked = asked  # type: ignore[attr-defined]
@@ -108,6 +110,80 @@ def test_prompt_runs_step_checks_and_prints_fixes(tmp_path: Path) -> None:
     assert "✘ Runner manager cannot create pods/attach in ci-jobs" in text
     assert "→ let the wizard create Role gitlab-runner-manager in ci-jobs" in text
     assert [c[1] for c in world.calls] == [(s,) for s in st.FORM_STEP_IDS]
+
+
+def test_prompt_shows_the_certificate_before_asking_how_to_trust_it(tmp_path: Path) -> None:
+    """Walkthrough 16: the chain (subjects, fingerprints cut at byte boundaries) comes first;
+    Enter on the fingerprint then takes the root shown."""
+    from screens.textfmt import fingerprint_lines
+
+    from .fakes import ROOT_FP
+
+    out = io.StringIO()
+    world = FakeWorld(mode="fail")
+    seen_before_trust: list[str] = []
+    base = scripted(sample_answers())
+
+    def ask(field: st.Field, default: Any) -> Any:
+        if field.path == "_ca_mode":
+            seen_before_trust.append(out.getvalue())
+            return "fetch"
+        if field.path == "gitlab.ca.fingerprint":
+            return default
+        return base(field, default)
+
+    state = run_prompts(ask, None, answers_path=tmp_path / "a.yaml", out=out, inspect_tls=world.inspect_tls)
+    [text] = seen_before_trust
+    assert "Root CA" in text and "CN=Company Root CA" in text
+    for line in fingerprint_lines(ROOT_FP, 16):
+        assert line in text
+    assert "does not trust" in text
+    assert st.get_value(state.raw, "gitlab.ca.fingerprint") == ROOT_FP
+
+
+def _flaky_checks(fail_times: int):
+    calls: list[tuple[str, ...]] = []
+
+    def run_checks(answers: Any, *, steps: Any = None, **_kw: Any) -> list[Any]:
+        from wizard.results import Result, Status
+
+        calls.append(tuple(steps))
+        if steps == ["namespaces"] and sum(1 for c in calls if c == ("namespaces",)) <= fail_times:
+            return [Result("rbac.pods-attach", "rbac", Status.FAIL, "cannot create pods/attach", fix="ask an admin")]
+        return [Result("ok", "x", Status.PASS, "fine")]
+
+    run_checks.calls = calls  # type: ignore[attr-defined]
+    return run_checks
+
+
+def test_prompt_failed_checks_stop_and_offer_retry(tmp_path: Path) -> None:
+    """Walkthrough 16: a failed check stops the step and asks; "retry" runs the checks again."""
+    checks = _flaky_checks(fail_times=2)
+    ask = scripted(sample_answers(), {"namespaces#after-checks": ["retry", "retry"]})
+    state = run_prompts(ask, None, answers_path=tmp_path / "a.yaml", out=io.StringIO(), run_checks=checks)
+    assert checks.calls.count(("namespaces",)) == 3
+    assert ask.asked.count("namespaces#after-checks") == 2
+    assert not state.accepted
+
+
+def test_prompt_failed_checks_quit_or_continue(tmp_path: Path) -> None:
+    from screens.prompt import Stopped
+
+    with pytest.raises(Stopped):
+        run_prompts(scripted(sample_answers(), {"namespaces#after-checks": ["quit"]}), None,
+                    answers_path=tmp_path / "a.yaml", out=io.StringIO(), run_checks=_flaky_checks(1))
+    state = run_prompts(scripted(sample_answers(), {"namespaces#after-checks": ["continue"]}), None,
+                        answers_path=tmp_path / "a.yaml", out=io.StringIO(), run_checks=_flaky_checks(1))
+    assert state.accepted == {"rbac.pods-attach"}
+
+
+def test_prompt_edit_after_failed_checks_asks_the_step_again(tmp_path: Path) -> None:
+    checks = _flaky_checks(fail_times=1)
+    ask = scripted(sample_answers(), {"namespaces#after-checks": ["edit"],
+                                      "cluster.jobs_namespace": ["ci-jobs", "ci-builds"]})
+    state = run_prompts(ask, None, answers_path=tmp_path / "a.yaml", out=io.StringIO(), run_checks=checks)
+    assert ask.asked.count("cluster.jobs_namespace") == 2
+    assert st.get_value(state.raw, "cluster.jobs_namespace") == "ci-builds"
 
 
 def test_real_questionary_through_a_pipe(tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ class FakeServices:
         if not block:
             self.gate.set()
         self.applied: list[str] = []
+        self.analyzed: list = []
 
     def find_releases(self) -> list[ReleaseRef]:
         return [ReleaseRef("ci-system", "gitlab-runner", "gitlab-runner", 3, "gitlab-runner-0.86.0", "deployed")]
@@ -71,7 +72,8 @@ class FakeServices:
         self.gate.wait(timeout=3)
         return Diagnosis(sample_findings(), sources=["pod/gitlab-runner-7d9f/gitlab-runner", "events ci-jobs"])
 
-    def analyze_log(self, text: str) -> Diagnosis:
+    def analyze_log(self, text: str, live=None) -> Diagnosis:
+        self.analyzed.append(live)
         return diagnose(logs=[("pasted log", None, text)], cluster=False)
 
     def plan_fix(self, diagnosis, finding):
@@ -173,3 +175,53 @@ async def test_fix_applies_after_consent_and_rescans():
         await _wait_for(pilot, lambda: fake.applied == ["rbac.role"])
         await _wait_for(pilot, lambda: "applied" in str(screen.query_one("#status").render()))
         assert isinstance(screen.query_one("#fix-0"), Button)
+
+
+SMALL = (80, 24)
+
+
+def test_findings_80x24(snap_compare):
+    async def run_before(pilot) -> None:
+        await _wait_for(pilot, lambda: len(pilot.app.screen.query(FindingCard)) == 4)
+        await pilot.pause()
+
+    assert snap_compare(RecoverApp(FakeServices()), terminal_size=SMALL, run_before=run_before)
+
+
+def test_fix_confirm_dialog_80x24(snap_compare):
+    """The Fix dialog fits 80x24: its Apply and Cancel buttons stay on screen."""
+    async def run_before(pilot) -> None:
+        await _wait_for(pilot, lambda: len(pilot.app.screen.query(FindingCard)) == 4)
+        await pilot.pause()
+        pilot.app.screen.query_one("#fix-0", Button).press()
+        await _wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmFixDialog))
+        await pilot.pause()
+
+    assert snap_compare(RecoverApp(FakeServices(), namespace="ci-system", release="gitlab-runner"),
+                        terminal_size=SMALL, run_before=run_before)
+
+
+def test_scanning_80x24(snap_compare):
+    fake = FakeServices(block=True)
+
+    async def run_before(pilot) -> None:
+        await _wait_for(pilot, lambda: "reading release" in str(
+            pilot.app.screen.query_one("#status").render()))
+
+    try:
+        assert snap_compare(RecoverApp(fake), terminal_size=SMALL, run_before=run_before)
+    finally:
+        fake.gate.set()
+
+
+def test_pasted_log_result_80x24(snap_compare):
+    async def run_before(pilot) -> None:
+        screen = pilot.app.screen
+        await _wait_for(pilot, lambda: len(screen.query(FindingCard)) == 4)
+        screen.query_one("#paste", TextArea).load_text(PASTED)
+        screen.query_one("#analyze", Button).press()
+        await _wait_for(pilot, lambda: len(screen.query(FindingCard)) == 1
+                        and "pasted log:" in str(screen.query_one("#status").render()))
+        await pilot.pause(0.1)
+
+    assert snap_compare(RecoverApp(FakeServices()), terminal_size=SMALL, run_before=run_before)

@@ -637,3 +637,13 @@ def test_list_sizes_are_bounded(tmp_path):
     text = MIN + "registries:\n" + "".join(f"  - {{host: r{i}.company.com}}\n" for i in range(500))
     rc, out, err, o = _render(tmp_path, text)
     assert_bad_input(rc, out, err, o, "registries: has 500 entries")
+
+
+@pytest.mark.parametrize("url", ["https://[/", "https://gitlab]/", "https://[::1/"])
+def test_unbalanced_brackets_in_the_gitlab_url_are_bad_input(url):
+    """urlsplit raises on these (found by test_fuzz_bytes); the validator says what is wrong instead."""
+    from wizard.validate import gitlab_url, http_url
+
+    for check in (gitlab_url, http_url):
+        msg = check(url)
+        assert msg and "without its pair" in msg

@@ -299,6 +299,22 @@ def test_delete_runner_by_id_needs_rights_and_write_scope(fake_gitlab: FakeGitLa
     assert fake_gitlab.runners == {}
 
 
+def test_list_endpoints_paginate_as_documented(fake_gitlab: FakeGitLab):
+    """Offset pagination (page, per_page; X-Total, X-Total-Pages, X-Next-Page, Link) as python-gitlab reads it."""
+    fake_gitlab.add_user_token("glpat-m", ["read_api"], groups={42: "maintainer"})
+    r = fake_gitlab.add_runner(group_id=42)
+    gl = _gl(fake_gitlab, "glpat-m")
+    for i in range(25):
+        gl.http_post("/runners/verify", post_data={"token": r.token, "system_id": f"s_{i:02d}"})
+    first = gl.http_list(f"/runners/{r.id}/managers", iterator=True, per_page=10)
+    assert (first.total, first.total_pages, first.current_page, first.next_page) == (25, 3, 1, 2)
+    assert [m["system_id"] for m in first] == [f"s_{i:02d}" for i in range(25)]  # follows Link: next
+    assert len(gl.http_list(f"/runners/{r.id}/managers", get_all=False)) == 20  # default per_page
+    status, body, headers = _raw(fake_gitlab, "GET", f"/runners/{r.id}/managers?page=3&per_page=10", token="glpat-m")
+    assert status == 200 and len(body) == 5 and headers["X-Next-Page"] == "" and headers["X-Prev-Page"] == "2"
+    assert 'rel="prev"' in headers["Link"] and 'rel="next"' not in headers["Link"]
+
+
 # ------------------------------------------------------- failure injection
 
 

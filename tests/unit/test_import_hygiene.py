@@ -29,3 +29,14 @@ def test_cli_module_is_light():
     mods = _loaded_after("import wizard.cli; wizard.cli.build_parser()")
     heavy = sorted(m for m in mods if m.split(".")[0] in ("kubernetes", "gitlab", "textual", "cryptography", "yaml"))
     assert not heavy, heavy
+
+
+def test_gitlab_client_is_imported_on_first_call():
+    """python-gitlab (and requests under it) load when a GitLab call is made, not when the
+    checks, tokens or verify modules are imported: `check --help` and start-up stay light."""
+    mods = _loaded_after("import wizard.gitlab_api, wizard.checks, wizard.tokens, wizard.verify, wizard.cli\n"
+                         "wizard.gitlab_api.GitLabAPI('https://gitlab.example.test/')\n")
+    heavy = sorted(m for m in mods if m.split(".")[0] in ("gitlab", "requests"))
+    assert not heavy, heavy
+    mods = _loaded_after("import wizard.gitlab_api as g\ng.GitLabAPI('https://gitlab.example.test/').gitlab()\n")
+    assert {"gitlab", "requests"} <= mods

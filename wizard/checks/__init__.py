@@ -97,6 +97,15 @@ def format_table(results: list[Result], *, color: bool = False, width: int = 100
     return "\n".join(lines)
 
 
+def _require_context(answers: Any, opts: Any) -> None:
+    """A context that is named but not in the kubeconfig is bad input (exit 2), not a skipped cluster."""
+    from ..kube import require_context
+
+    flag = getattr(opts, "context", None)
+    require_context(getattr(opts, "kubeconfig", None), flag or answers.cluster.context,
+                    "--context" if flag else "cluster.context")
+
+
 def check_ids(answers: Answers, checks: Sequence[CheckSpec] | None = None) -> list[str]:
     """Every check id these answers expand to (per-item rows included)."""
     from .engine import _expand
@@ -129,6 +138,7 @@ def command(args: Any, opts: Any) -> int:
     answers = load(args.answers)
     ignore = parse_ignore(getattr(args, "ignore", None))
     validate_ignore(answers, sorted(ignore))
+    _require_context(answers, opts)
     as_json = bool(getattr(args, "json", False))
     results = run_checks(answers, kubeconfig=getattr(opts, "kubeconfig", None),
                          context=getattr(opts, "context", None))

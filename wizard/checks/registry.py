@@ -111,7 +111,7 @@ def _classify(exc: Exception, host: str, port: int) -> tuple[str, str, bool]:
             return "timeout", f"no answer from {host}:{port} within the timeout", False
         if isinstance(cur, ConnectionRefusedError):
             return "refused", f"TCP connection to {host}:{port} refused", False
-        cur = getattr(cur, "reason", None) or cur.__cause__ or cur.__context__
+        cur = _next_cause(cur)
     if "refused" in text.lower():
         return "refused", f"TCP connection to {host}:{port} refused", False
     if "ssl" in text.lower():
@@ -296,3 +296,10 @@ CHECKS = [
     CheckSpec("registry.<n>.auth", "registry", "registries", "Registry {item.host} credentials", check_auth,
               timeout=8.0, each=_each, catalog=("E21",), on_timeout=Status.WARN),
 ]
+
+
+def _next_cause(exc: BaseException) -> BaseException | None:
+    """The exception behind ``exc``: urllib3's ``reason`` when it is an exception (an
+    ``ssl.SSLCertVerificationError``'s ``reason`` is a string), else its cause or context."""
+    reason = getattr(exc, "reason", None)
+    return reason if isinstance(reason, BaseException) else (exc.__cause__ or exc.__context__)

@@ -66,8 +66,10 @@ def command(args: Any, opts: Any) -> int:
     kube = None
     try:
         if cluster:
-            from wizard.kube import Kube, KubeError
+            from wizard.kube import Kube, KubeError, require_context
 
+            named = opts.context or (answers.cluster.context if answers else None)
+            require_context(opts.kubeconfig, named, "--context" if opts.context or not named else "cluster.context")
             try:
                 kube = Kube.connect(opts.kubeconfig, opts.context or (answers.cluster.context if answers else None))
                 kube.version()  # nothing to diagnose without a cluster that answers

@@ -74,8 +74,10 @@ def target_from_args(args: Any, opts: Any) -> Target:
 
 
 def connect(t: Target) -> Kube:
-    from wizard.kube import Kube, KubeError
+    from wizard.kube import Kube, KubeError, require_context
 
+    named_in_answers = t.answers is not None and t.context and t.answers.cluster.context == t.context
+    require_context(t.kubeconfig, t.context, "cluster.context" if named_in_answers else "--context")  # exit 2
     try:
         return Kube.connect(t.kubeconfig, t.context)
     except KubeError as exc:
