@@ -1115,6 +1115,8 @@ def command(args: Any, opts: Any) -> int:
     out = Path(args.out)
     preflight_out(out)
     answers = load(args.answers)
+    if getattr(opts, "settings", None) is not None:
+        answers = opts.settings.with_answers(answers)  # --chart-version
     ca_pem = load_ca_pem(answers)
     rendered = render(answers, ca_pem=ca_pem)
     warning = chart.version_warning(answers.runner.chart_version) if answers.cluster.mode == "helm" else None
