@@ -83,6 +83,10 @@ class ObjectResult:
     message: str = ""
     existed: bool = False
     applied: bool = False
+    live: dict[str, Any] | None = field(default=None, repr=False)
+    """The object as the cluster has it (None: absent), for ``--dry-run``'s diff."""
+    wanted: dict[str, Any] | None = field(default=None, repr=False)
+    """The server's dry-run result (or the object itself where the server cannot dry-run it)."""
 
     @property
     def ref(self) -> str:
@@ -114,6 +118,10 @@ class ApplyReport:
     error: str = ""
     writes: int = 0
     seconds: float = 0.0
+    settings: Any = field(default=None, repr=False)
+    """The :class:`wizard.settings.Settings` of this run."""
+    release: Any = field(default=None, repr=False)
+    """The Helm release as a dry run found it (``helm.ReleaseState``; None: not installed or not read)."""
 
     @property
     def conflicts(self) -> list[ObjectResult]:
@@ -177,7 +185,7 @@ def fail_after(n: int, emit: Callable[..., None] | None = None) -> WriteObserver
 
 
 def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bool = False,
-          force_conflicts: bool = False, out_dir: str | os.PathLike[str] | None = None,
+          force_conflicts: bool = False, out_dir: str | os.PathLike[str] | None = None, settings: Any = None,
           reporter: Reporter | None = None, fail_after_writes: int | None = None,
           confirm: Confirm | None = None, kubeconfig: str | None = None,
           checks: list[Result] | bool | None = None, gitlab: GitLabAPI | None = None,
@@ -199,7 +207,8 @@ def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bo
     from .results import parse_ignore
 
     t0 = time.monotonic()
-    report = ApplyReport(dry_run=dry_run)
+    report = ApplyReport(dry_run=dry_run, settings=settings if settings is not None else _settings_from_env())
+    answers = report.settings.with_answers(answers)  # --chart-version
     rep = reporter or null_reporter
 
     def emit(step: str, status: str, message: str, detail: str = "", **data: Any) -> None:
@@ -272,6 +281,7 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
     from .results import gate
 
     external = a.cluster.mode == "external"
+    settings = report.settings
 
     # ---- 1. render
     emit("render", START, "rendering the artifacts")
@@ -387,14 +397,16 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
     htarget = None
     if not external:
         htarget = _helm.target(a, out / "values.yaml", kubeconfig=kubeconfig, context=kube.context,
-                               binary=helm_bin, kube=kube)  # release reads: its Secret, no helm process
+                               binary=helm_bin, settings=settings,
+                               kube=kube)  # release reads: its Secret, no helm process
         report.helm_command = htarget.command_line()
 
     if dry_run:
         if not external:
             _helm_dry_run(report, htarget, emit)
         else:
-            ext = _tokens.external_credentials(a, kube, rendered.files.get("config.toml"), out, dry_run=True)
+            ext = _tokens.external_credentials(a, kube, rendered.files.get("config.toml"), out, dry_run=True,
+                                               settings=settings)
             report.external = ext
             emit("external", INFO, f"config.toml with a ServiceAccount token: {ext.action}")
         n = sum(1 for o in report.objects if o.action != _diff.UNCHANGED)
@@ -466,7 +478,8 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
     # ---- 6. helm or external credentials
     if external:
         emit("external", START, "credentials for the external manager (TokenRequest)")
-        ext = _tokens.external_credentials(a, kube, rendered.files.get("config.toml"), out, on_write=writes)
+        ext = _tokens.external_credentials(a, kube, rendered.files.get("config.toml"), out, on_write=writes,
+                                           settings=settings)
         report.external = ext
         for w in ext.warnings:
             report.warnings.append(w)
@@ -492,7 +505,7 @@ def _desired_objects(a: Answers, rendered: Any, token: TokenOutcome) -> list[dic
     objs: list[dict[str, Any]] = []
     ext_secret = names.external_token_secret(a)
     for m in rendered.manifests:
-        # The non-expiring service-account-token Secret is opt-in (RUNNER_WIZARD_EXTERNAL_TOKEN=secret);
+        # The non-expiring service-account-token Secret is opt-in (--external-token secret);
         # wizard.tokens creates it then. The default is a TokenRequest token.
         if m.get("kind") == "Secret" and m["metadata"]["name"] == ext_secret:
             continue
@@ -601,6 +614,7 @@ def _plan_object(kube: Kube, obj: dict[str, Any], *, force: bool, new_namespaces
         # The namespace is only planned, so the server cannot dry-run objects inside it.
         res.action = _diff.CREATED
         res.changes = _diff.summary(obj)
+        res.wanted = obj
         return res
     try:
         result = kube.apply(obj, dry_run=True, force=force)
@@ -611,6 +625,7 @@ def _plan_object(kube: Kube, obj: dict[str, Any], *, force: bool, new_namespaces
             return res
         raise
     res.action = _diff.classify(live, result)
+    res.live, res.wanted = live, result
     res.changes = _diff.summary(result) if live is None else _diff.changes(live, result)
     return res
 
@@ -702,6 +717,7 @@ def _helm_dry_run(report: ApplyReport, t: Any, emit: Callable[..., None]) -> Non
         emit("helm", WARN, f"cannot read the release: {exc.message}")
         report.helm_action = "would-upgrade"
         return
+    report.release = state
     if _helm.up_to_date(t, state):
         report.helm_action = "unchanged"
         emit("helm", UNCHANGED, f"Helm release {t.namespace}/{t.release} is up to date")
@@ -725,7 +741,7 @@ def _resume_pending(t: Any, state: Any, emit: Callable[..., None], writes: _Writ
         return False
     argv = [t.binary, "uninstall", t.release, *t.global_flags(), "--wait=false"] if first else \
         [t.binary, "rollback", t.release, *t.global_flags()]
-    proc = _helm.run(argv)
+    proc = _helm.run(argv, timeout_s=t.timeout)
     if proc.returncode != 0:
         raise _helm.error_from(proc, what=f"helm {argv[1]}", t=t)
     emit("helm", CHANGED, f"{'uninstalled' if first else 'rolled back'} the interrupted release "
@@ -812,11 +828,12 @@ def _verify_all(a: Answers, kube: Kube, report: ApplyReport, emit: Callable[...,
     def progress(msg: str) -> None:
         emit("verify", PROGRESS, msg)
 
-    dep = _verify.wait_deployment(a, kube, progress=progress)
+    dep = _verify.wait_deployment(a, kube, progress=progress, timeout_s=report.settings.verify_timeout)
     report.verifications.append(dep)
     _emit_verification(emit, dep, report)
     if dep.ok:
-        gl = _verify.runner_in_gitlab(a, api, token.runner_id, _user_token(a), progress=progress)
+        gl = _verify.runner_in_gitlab(a, api, token.runner_id, _user_token(a), progress=progress,
+                                      timeout_s=report.settings.verify_gitlab_timeout)
         report.verifications.append(gl)
         _emit_verification(emit, gl, report)
 
@@ -852,6 +869,13 @@ def _default_checks(a: Answers, kubeconfig: str | None, context: str | None) -> 
     from .checks import run_checks
 
     return run_checks(a, kubeconfig=kubeconfig, context=context)
+
+
+def _settings_from_env() -> Any:
+    """Settings from the documented variables alone (the Python API and front ends without options)."""
+    from .settings import from_env
+
+    return from_env()
 
 
 def _node_runtime(a: Answers, kube: Kube) -> str | None:
@@ -944,7 +968,9 @@ def command(args: Any, opts: Any) -> int:
 
         preflight_out(Path(args.out))
     opening = Kube.opening(opts.kubeconfig, opts.context)  # the TLS handshake overlaps reading the answers
-    answers = load(args.answers)
+    settings = getattr(opts, "settings", None) or _settings_from_env()
+    answers = settings.with_answers(load(args.answers))
+    dry_run = bool(args.dry_run)
     _require_secrets(answers)
     ignore = parse_ignore(getattr(args, "ignore", None))
     validate_ignore(answers, sorted(ignore))
@@ -965,15 +991,19 @@ def command(args: Any, opts: Any) -> int:
         kube = kube or Kube.connect(opts.kubeconfig, opts.context or answers.cluster.context)
     except KubeError as exc:
         print(f"runner-wizard: {exc.message}", file=sys.stderr)
-        return 1
+        return _diff.EXIT_ERROR if dry_run else 1
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     confirm = _tty_confirm if (interactive and not args.yes) else None
 
     def reporter(ev: Event) -> None:
-        _print_event(Event(ev.step, ev.status, redact(ev.message), redact(ev.detail), ev.data))
+        detail = ev.detail
+        if dry_run and ev.step == "plan" and ev.status == CHANGED:  # the diff below shows the fields
+            detail = "\n".join(ln for ln in detail.splitlines() if ln.lstrip().startswith("("))
+        _print_event(Event(ev.step, ev.status, redact(ev.message), redact(detail), ev.data),
+                     sys.stderr if dry_run else None)  # a dry run's stdout is the diff alone
 
     try:
-        report = apply(answers, kube=kube, dry_run=bool(args.dry_run), assume_yes=bool(args.yes),
+        report = apply(answers, kube=kube, dry_run=dry_run, settings=settings, assume_yes=bool(args.yes),
                        force_conflicts=bool(getattr(args, "force_conflicts", False)), out_dir=args.out,
                        reporter=reporter, confirm=confirm, kubeconfig=opts.kubeconfig, ignore=ignore,
                        checks=checks)
@@ -987,6 +1017,13 @@ def command(args: Any, opts: Any) -> int:
         raise
     finally:
         kube.close()
+    if dry_run:
+        import contextlib
+
+        rc = _diff.show_dry_run(report, answers)
+        with contextlib.redirect_stdout(sys.stderr):
+            _print_summary(report)
+        return rc
     _print_summary(report)
     return report.exit_code
 

@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from . import __version__
 
@@ -26,6 +27,8 @@ class GlobalOptions:
     context: str | None
     log_file: str | None
     no_color: bool
+    settings: Any = None
+    """The run's :class:`wizard.settings.Settings` (options and their documented fallbacks)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,6 +37,31 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _settings_options(sp: argparse.ArgumentParser, *names: str) -> None:
+    """Options that become :class:`wizard.settings.Settings` (checked there, with their fallbacks)."""
+    g = sp.add_argument_group("settings (an option wins over its RUNNER_WIZARD_* variable)")
+    helps = {
+        "chart": ("--chart", "REF", "the chart: a local .tgz or folder (or a folder of gitlab-runner-<version>.tgz), "
+                  "repo/chart, a repository URL or oci://REGISTRY/PATH/CHART (default gitlab/gitlab-runner; "
+                  "$RUNNER_WIZARD_CHART)"),
+        "chart_version": ("--chart-version", "VERSION", "use this chart version instead of runner.chart_version"),
+        "verify_timeout": ("--verify-timeout", "SECONDS", "how long to wait for the manager Deployment "
+                           "(300, 5m; 0 looks once; default 180; $RUNNER_WIZARD_VERIFY_TIMEOUT)"),
+        "verify_gitlab_timeout": ("--verify-gitlab-timeout", "SECONDS", "how long to wait for the runner manager to "
+                                  "contact GitLab once the Deployment is available (default 60; "
+                                  "$RUNNER_WIZARD_VERIFY_GITLAB_TIMEOUT)"),
+        "helm_timeout": ("--helm-timeout", "SECONDS", "how long helm upgrade may take (default 180; "
+                         "$RUNNER_WIZARD_HELM_TIMEOUT)"),
+        "token_lifetime_hours": ("--token-lifetime", "HOURS", "lifetime of the external manager's Kubernetes token "
+                                 "(default 8760h; $RUNNER_WIZARD_TOKEN_LIFETIME)"),
+        "external_token": ("--external-token", "KIND", "token-request (expiring, default) or secret (never "
+                           "expires) for the external manager ($RUNNER_WIZARD_EXTERNAL_TOKEN)"),
+    }
+    for name in names:
+        flag, metavar, help_ = helps[name]
+        g.add_argument(flag, dest=name, metavar=metavar, default=None, help=help_)
 
 
 def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -79,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", metavar="DIR", required=True)
     sp.add_argument("--with-secrets", action="store_true",
                     help="also write secrets.yaml (mode 0600) with tokens and registry passwords")
+    _settings_options(sp, "chart", "chart_version")
     sp.add_argument("--gitops", choices=("flux", "argocd"),
                     help="also write gitops-flux/ (HelmRepository or OCIRepository + HelmRelease) or "
                          "gitops-argocd/ (Application) with the wizard's objects; secrets stay out")
@@ -91,7 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = cmd("apply", "render, check, then apply to the cluster and install the Helm release")
     sp.add_argument("--answers", metavar="FILE", required=True)
-    sp.add_argument("--dry-run", action="store_true", help="server-side dry run: show what would change")
+    sp.add_argument("--dry-run", action="store_true",
+                    help="server-side dry run: a unified diff per object and the release's values, like kubectl "
+                         "diff (KUBECTL_EXTERNAL_DIFF honoured); exit 0 no change, 1 changes, >1 error")
+    _settings_options(sp, "chart", "chart_version", "verify_timeout", "verify_gitlab_timeout", "helm_timeout",
+                      "token_lifetime_hours", "external_token")
     sp.add_argument("--yes", action="store_true", help="do not ask before changing anything")
     sp.add_argument("--out", metavar="DIR", help="where to write the rendered files (default: a temp dir)")
     sp.add_argument("--force-conflicts", action="store_true",
@@ -104,12 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--release", metavar="NAME", help="Helm release name")
     sp.add_argument("--log", metavar="FILE", action="append", default=[],
                     help="analyze a saved manager or job log (repeatable; no cluster needed)")
+    _settings_options(sp, "chart", "helm_timeout")
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--fix", action="store_true", help="offer fixes for what is found")
     sp.add_argument("--yes", action="store_true", help="apply fixes without asking")
     sp.add_argument("--bundle", metavar="FILE.tar.gz",
                     help="also write a redacted support bundle (objects, events, logs, access reviews, findings)")
     _lifecycle_commands(cmd)
+    for name, settings in (("upgrade", ("chart", "verify_timeout", "verify_gitlab_timeout", "helm_timeout")),
+                           ("rollback", ("verify_timeout", "helm_timeout")), ("uninstall", ("helm_timeout",)),
+                           ("adopt", ("chart", "verify_timeout", "verify_gitlab_timeout", "helm_timeout"))):
+        if name in sub.choices:
+            _settings_options(sub.choices[name], *settings)
     return p
 
 
@@ -386,6 +425,9 @@ def main(argv: Sequence[str] | None = None, commands: Mapping[str, Handler] | No
             if opts.log_file is not None:
                 handler = setup_logging(opts.log_file)
             check_flags(args)
+            from .settings import from_args as _settings
+
+            opts.settings = _settings(args)
             command = args.command or "tui"
             log.info("runner-wizard %s %s: %s (python %s)", __version__, command,
                      " ".join(repr(a) for a in (argv if argv is not None else sys.argv[1:])),

@@ -340,17 +340,17 @@ def write(files: dict[str, str], out_dir: Path) -> list[Path]:
 
 def command(args: Any, opts: Any) -> int:
     """``runner-wizard render --gitops ENGINE``: the usual artifacts, then ``gitops-<engine>/``."""
-    from . import helm
     from .answers import load
-    from .tls import load_ca_pem
     from .render import command as render_command
     from .render import render
+    from .settings import from_env
+    from .tls import load_ca_pem
 
     engine: Engine = args.gitops
-    answers = load(args.answers)
-    chart_ref = getattr(args, "chart", None)
-    chart = chart_source(chart_ref or helm.chart_reference(), answers.runner.chart_version,
-                         option="--chart" if chart_ref else helm.CHART_ENV)
+    settings = getattr(opts, "settings", None) or from_env()
+    answers = settings.with_answers(load(args.answers))
+    chart = chart_source(None if settings.chart_is_default else settings.chart, answers.runner.chart_version,
+                         option=settings.chart_from or "--chart")
     ca_pem = load_ca_pem(answers)
     files = export(render(answers, ca_pem=ca_pem), engine, chart)  # bad input stops here, before any write
     from .render import preflight_out

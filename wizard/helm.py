@@ -3,9 +3,10 @@
 Every call runs with a bounded timeout and ``--wait=false`` (verification is
 separate, see :mod:`wizard.verify`). The chart reference defaults to the GitLab
 chart repository (``gitlab/gitlab-runner`` at ``runner.chart_version``);
-``RUNNER_WIZARD_CHART`` overrides it with a local path (a packaged ``.tgz``, or a
-folder of ``gitlab-runner-<version>.tgz`` for air-gapped installs) or a ``repo/chart``
-reference. The test suite points it at the
+``--chart`` (:class:`wizard.settings.Settings`, fallback ``RUNNER_WIZARD_CHART``)
+overrides it with a local path (a packaged ``.tgz``, or a folder of
+``gitlab-runner-<version>.tgz`` for air-gapped installs), a ``repo/chart`` reference, a
+chart repository URL or an ``oci://`` reference. The test suite points it at the
 real upstream ``gitlab-runner-<version>.tgz`` files, so no test reaches a repository.
 
 When the default ``gitlab/gitlab-runner`` is used and no Helm repository named
@@ -38,8 +39,6 @@ _log = logging.getLogger("wizard.helm")
 DEFAULT_CHART = "gitlab/gitlab-runner"
 GITLAB_REPO_NAME = "gitlab"
 GITLAB_REPO_URL = "https://charts.gitlab.io"
-CHART_ENV = "RUNNER_WIZARD_CHART"
-TIMEOUT_ENV = "RUNNER_WIZARD_HELM_TIMEOUT"
 DEFAULT_TIMEOUT = 180.0
 READ_TIMEOUT = 30.0
 
@@ -64,6 +63,8 @@ class HelmTarget:
     chart: str
     chart_version: str
     values_file: Path
+    timeout: float = DEFAULT_TIMEOUT
+    """Seconds ``helm upgrade`` may take (``--helm-timeout``)."""
     kubeconfig: str | None = None
     context: str | None = None
     repo_url: str | None = None
@@ -113,11 +114,11 @@ def find_helm() -> str | None:
     return shutil.which("helm")
 
 
-def chart_reference(version: str | None = None) -> str:
-    """``RUNNER_WIZARD_CHART`` or ``gitlab/gitlab-runner``. A directory that is not itself a chart
+def chart_reference(version: str | None = None, chart: str | None = None) -> str:
+    """``chart`` (``Settings.chart``) or ``gitlab/gitlab-runner``. A directory that is not itself a chart
     (a folder of packaged charts, as for an air-gapped install) resolves to its
     ``gitlab-runner-<version>.tgz``."""
-    ref = os.environ.get(CHART_ENV) or DEFAULT_CHART
+    ref = chart or DEFAULT_CHART
     if version and os.path.isdir(ref) and not os.path.isfile(os.path.join(ref, "Chart.yaml")):
         packaged = os.path.join(ref, f"gitlab-runner-{version}.tgz")
         if os.path.isfile(packaged):
@@ -153,22 +154,19 @@ def local_chart_version(ref: str) -> str | None:
     return str(version) if version is not None else None
 
 
-def timeout() -> float:
-    try:
-        return float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT)
-    except ValueError:
-        return DEFAULT_TIMEOUT
-
-
 def target(answers: Any, values_file: Path, *, kubeconfig: str | None = None, context: str | None = None,
-           binary: str | None = None, kube: Any = None) -> HelmTarget:
+           binary: str | None = None, settings: Any = None, kube: Any = None) -> HelmTarget:
     """The release to install for these answers. Looks at helm's configured repositories when helm
-    is there. With ``kube``, :func:`release_state` reads the release Secret instead of running helm."""
-    chart = chart_reference(answers.runner.chart_version)
+    is there. ``settings`` (:class:`wizard.settings.Settings`): the chart and helm's time limit.
+    With ``kube``, :func:`release_state` reads the release Secret instead of running helm."""
+    chart = chart_reference(answers.runner.chart_version, getattr(settings, "chart", None))
     repo_url = None
     if chart == DEFAULT_CHART and (binary is None or not _has_repo(binary, GITLAB_REPO_NAME)):
         chart, repo_url = "gitlab-runner", GITLAB_REPO_URL
+    elif chart.startswith(("https://", "http://")):  # a chart repository URL: no `helm repo add` needed
+        chart, repo_url = "gitlab-runner", chart
     return HelmTarget(
+        timeout=float(getattr(settings, "helm_timeout", None) or DEFAULT_TIMEOUT),
         release=answers.runner.release_name,
         namespace=answers.cluster.runner_namespace,
         chart=chart,
@@ -206,7 +204,7 @@ def run(argv: list[str], *, timeout_s: float | None = None, env: dict[str, str] 
     return non-zero exits to the caller."""
     import time
 
-    limit = timeout_s or timeout()
+    limit = timeout_s or DEFAULT_TIMEOUT
     full_env = child_env()
     if env:
         full_env.update(env)
@@ -346,9 +344,10 @@ def upgrade(t: HelmTarget) -> str:
         # helm ignores --version for a local chart: it would install this one without a word
         raise HelmError(f"the local chart {t.chart} is version {local}, but runner.chart_version is "
                         f"{t.chart_version}",
-                        next_step=f"point {CHART_ENV} at gitlab-runner-{t.chart_version}.tgz, or set "
+                        next_step=f"give --chart gitlab-runner-{t.chart_version}.tgz (or a folder of packaged "
+                                  f"charts), or --chart-version {local}, or set "
                                   f'runner.chart_version: "{local}" and render again')
-    proc = run(t.upgrade_argv())
+    proc = run(t.upgrade_argv(), timeout_s=t.timeout)
     if proc.returncode != 0:
         raise error_from(proc, what="helm upgrade --install", t=t)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(("STATUS:", "REVISION:"))]

@@ -1114,6 +1114,8 @@ def command(args: Any, opts: Any) -> int:
     out = Path(args.out)
     preflight_out(out)
     answers = load(args.answers)
+    if getattr(opts, "settings", None) is not None:
+        answers = opts.settings.with_answers(answers)  # --chart-version
     ca_pem = None
     if answers.gitlab.ca is not None:  # certificates (and cryptography) only when a CA is configured
         from .tls import load_ca_pem

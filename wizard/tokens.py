@@ -28,9 +28,9 @@ Stale token (seed 003)
 
 External manager (``cluster.mode: external``)
     A ServiceAccount token from the TokenRequest API, lifetime 8760h (one year) by
-    default (``RUNNER_WIZARD_TOKEN_LIFETIME`` in hours overrides it), written with the
+    default (``--token-lifetime`` in hours overrides it), written with the
     API server address and its CA into ``config.toml`` (mode 0600) in the output
-    directory. ``RUNNER_WIZARD_EXTERNAL_TOKEN=secret`` uses a non-expiring
+    directory. ``--external-token secret`` uses a non-expiring
     ``kubernetes.io/service-account-token`` Secret instead (with a warning).
 """
 
@@ -62,8 +62,6 @@ in between leaves it, and the next apply restarts the pods (then removes it)."""
 TOKEN_KEY = "runner-token"
 REGISTRATION_KEY = "runner-registration-token"
 
-LIFETIME_ENV = "RUNNER_WIZARD_TOKEN_LIFETIME"
-EXTERNAL_TOKEN_ENV = "RUNNER_WIZARD_EXTERNAL_TOKEN"
 DEFAULT_LIFETIME_HOURS = 8760
 RENEW_WHEN_LEFT = 0.25
 """An external token with less than this share of its lifetime left is replaced."""
@@ -417,31 +415,17 @@ class ExternalOutcome:
     token: str = field(default="", repr=False)
 
 
-def lifetime_hours() -> int:
-    raw = os.environ.get(LIFETIME_ENV)
-    if not raw:
-        return DEFAULT_LIFETIME_HOURS
-    try:
-        hours = int(raw.removesuffix("h"))
-    except ValueError as exc:
-        from .errors import BadInput
-        raise BadInput(f"{LIFETIME_ENV}={raw!r} is not a number of hours (e.g. 8760)") from exc
-    if hours < 1:
-        from .errors import BadInput
-        raise BadInput(f"{LIFETIME_ENV} must be at least 1 hour")
-    return hours
-
-
 def external_credentials(answers: Answers, kube: Kube, config_template: str | None, out_dir: Path, *,
                          dry_run: bool = False, on_write: Callable[[str], None] | None = None,
-                         wait_secret: float = 10.0) -> ExternalOutcome:
-    """Get a ServiceAccount token for the external manager and write config.toml (mode 0600)."""
+                         wait_secret: float = 10.0, settings: Any = None) -> ExternalOutcome:
+    """Get a ServiceAccount token for the external manager and write config.toml (mode 0600).
+    ``settings`` (:class:`wizard.settings.Settings`): the token's kind and lifetime."""
     ns, sa = answers.cluster.runner_namespace, answers.cluster.manager_service_account
     out_dir = Path(out_dir)
     cfg_path = out_dir / "config.toml"
     ca_pem = _cluster_ca(kube)
     ca_path = out_dir / "kubernetes-ca.crt" if ca_pem else None
-    mode = (os.environ.get(EXTERNAL_TOKEN_ENV) or "token-request").strip().lower()
+    mode = getattr(settings, "external_token", None) or "token-request"
     out = ExternalOutcome(cfg_path, ca_path, "created", kind="secret" if mode == "secret" else "token-request")
     if ca_pem is None:
         out.warnings.append("the kubeconfig has no cluster CA; config.toml gets no ca_file and the runner will "
@@ -450,7 +434,7 @@ def external_credentials(answers: Answers, kube: Kube, config_template: str | No
     sa_obj = kube.get_or_none(f"{collection_path('ServiceAccount', ns)}/{sa}")
     if out.kind == "secret":
         out.warnings.append(
-            f"{EXTERNAL_TOKEN_ENV}=secret: the token in Secret {ns}/{names.external_token_secret(answers)} never "
+            f"--external-token secret: the token in Secret {ns}/{names.external_token_secret(answers)} never "
             "expires; anyone who copies it keeps access until the Secret is deleted. Prefer the default "
             "TokenRequest token and renew it by running apply again")
     reuse = existing and sa_obj is not None and _token_still_good(existing, ns, sa, sa_obj, kube.server,
@@ -467,7 +451,7 @@ def external_credentials(answers: Answers, kube: Kube, config_template: str | No
         token = _secret_token(answers, kube, wait_secret, on_write)
         out.action = "created" if not existing else "renewed"
     else:
-        hours = lifetime_hours()
+        hours = int(getattr(settings, "token_lifetime_hours", None) or DEFAULT_LIFETIME_HOURS)
         doc = kube.create(f"{collection_path('ServiceAccount', ns)}/{sa}/token",
                           {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                            "spec": {"expirationSeconds": hours * 3600}})
@@ -683,5 +667,5 @@ def _secret_token(answers: Answers, kube: Kube, wait: float, on_write: Callable[
         if time.monotonic() >= deadline:
             raise TokenError(f"the token controller did not fill Secret {ns}/{name} within {wait:.0f}s",
                              "check that kube-controller-manager runs (its tokens controller fills the Secret), "
-                             "or unset RUNNER_WIZARD_EXTERNAL_TOKEN to use a TokenRequest token")
+                             "or leave out --external-token secret to use a TokenRequest token")
         time.sleep(0.5)

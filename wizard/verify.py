@@ -1,20 +1,19 @@
 """Did the install reach the working state? Bounded waits, progress, exact next steps.
 
-* The manager Deployment becomes available (``RUNNER_WIZARD_VERIFY_TIMEOUT`` seconds,
-  default 180). When it does not, the reason is read from what the controllers
+* The manager Deployment becomes available (``--verify-timeout`` seconds, passed in as
+  ``timeout_s``; default 180). When it does not, the reason is read from what the controllers
   recorded (:mod:`wizard.rollout`: no schedulable node, quota, image pull,
   crash loop...); on a cluster where nothing processes Deployments (no
   controller-manager) the reason says so.
 * The runner manager shows up in GitLab: ``GET /runners/:id/managers`` with a user
   token, when one is available (``gitlab.create_runner.api_token`` with read access),
-  polled for ``RUNNER_WIZARD_VERIFY_GITLAB_TIMEOUT`` seconds (default 60). A manager
+  polled for ``--verify-gitlab-timeout`` seconds (``timeout_s``; default 60). A manager
   that has not contacted GitLab by then is reported as "not yet seen", with what
   that means, never as a pass.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,9 +24,7 @@ from .answers import Answers
 from .gitlab_api import CHECK_SYSTEM_ID, GitLabAPI, GitLabError
 from .kube import Kube, KubeError, collection_path
 
-TIMEOUT_ENV = "RUNNER_WIZARD_VERIFY_TIMEOUT"
 DEFAULT_TIMEOUT = 180.0
-GITLAB_TIMEOUT_ENV = "RUNNER_WIZARD_VERIFY_GITLAB_TIMEOUT"
 DEFAULT_GITLAB_TIMEOUT = 60.0
 POLL = 2.0
 
@@ -46,27 +43,12 @@ class Verification:
     """How to call a result that is not ``ok`` (default: "NOT VERIFIED" / "not checked")."""
 
 
-def _env_seconds(var: str, default: float) -> float:
-    try:
-        return max(0.0, float(os.environ.get(var) or default))
-    except ValueError:
-        return default
-
-
-def timeout() -> float:
-    return _env_seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT)
-
-
-def gitlab_timeout() -> float:
-    return _env_seconds(GITLAB_TIMEOUT_ENV, DEFAULT_GITLAB_TIMEOUT)
-
-
 def wait_deployment(answers: Answers, kube: Kube, *, timeout_s: float | None = None,
                     progress: Callable[[str], None] | None = None, poll: float = POLL) -> Verification:
     """Wait until the manager Deployment is Available with all replicas ready."""
     ns, name = answers.cluster.runner_namespace, names.deployment(answers)
     path = f"{collection_path('Deployment', ns)}/{name}"
-    limit = timeout() if timeout_s is None else timeout_s
+    limit = DEFAULT_TIMEOUT if timeout_s is None else max(0.0, timeout_s)
     what = f"Deployment {ns}/{name} available"
     kubectl = f"kubectl -n {ns}"
     steps = [f"{kubectl} rollout status deployment/{name} --timeout=5m",
@@ -135,7 +117,7 @@ def runner_in_gitlab(answers: Answers, api: GitLabAPI | None, runner_id: int | N
                      progress: Callable[[str], None] | None = None) -> Verification:
     """Is a runner manager (other than the wizard's own check) connected for this runner?
 
-    Polls GitLab for up to ``timeout_s`` (default :func:`gitlab_timeout`). Nothing seen by
+    Polls GitLab for up to ``timeout_s`` (default 60; ``--verify-gitlab-timeout``). Nothing seen by
     then is ``ok=False`` labelled "NOT YET SEEN", with the reason: the Deployment runs
     but no manager has contacted GitLab.
     """
@@ -146,7 +128,7 @@ def runner_in_gitlab(answers: Answers, api: GitLabAPI | None, runner_id: int | N
     if api is None or runner_id is None or not user_token:
         why = "no runner id is known" if runner_id is None else "no user token with read access is available"
         return Verification(what, None, f"not checked from here: {why}", [look])
-    limit = gitlab_timeout() if timeout_s is None else timeout_s
+    limit = DEFAULT_GITLAB_TIMEOUT if timeout_s is None else max(0.0, timeout_s)
     start = time.monotonic()
     said = False
     while True:

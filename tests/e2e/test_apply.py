@@ -196,7 +196,7 @@ def test_dry_run_creates_nothing_and_shows_diff_after_an_edit(envtest, tmp_path,
     kube = kube_for(envtest)
     rc = run_cli(envtest, ans, tmp_path / "dry", "--dry-run")
     text = all_output(capsys)
-    assert rc == 0, text
+    assert rc == 1, text  # like kubectl diff: something would change
     assert f"would create Namespace rs-{sfx}" in text
     assert f"would create Secret rs-{sfx}/gitlab-runner-token" in text
     assert "Nothing was changed" in text
@@ -210,9 +210,9 @@ def test_dry_run_creates_nothing_and_shows_diff_after_an_edit(envtest, tmp_path,
     edited = answers_file(tmp_path, sfx, cluster={"job_api_access": "view"})
     rc = run_cli(envtest, edited, tmp_path / "dry2", "--dry-run")
     text = all_output(capsys)
-    assert rc == 0, text
+    assert rc == 1, text
     assert f"would change ServiceAccount rj-{sfx}/gitlab-runner-job" in text
-    assert "~ automountServiceAccountToken: false -> true" in text
+    assert "-automountServiceAccountToken: false\n+automountServiceAccountToken: true" in text
     assert f"would create RoleBinding rj-{sfx}/gitlab-runner-job-view" in text
     assert f"unchanged Role rj-{sfx}/gitlab-runner-manager" in text
     assert ns_objects(kube, a) == before
@@ -639,12 +639,21 @@ def test_helm_installs_the_real_chart_and_verify_sees_the_rollout(envtest, tmp_p
     assert _helm_release(kube, rns, a.runner.release_name)["version"] == rel["version"]
     print(f"no-change second apply with helm took {elapsed:.2f}s", file=sys.__stdout__)
 
+    # a dry run now, release included: nothing would change, exit 0, no diff on stdout
+    rc = run_cli(envtest, ans, tmp_path / "dry0", "--dry-run")
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert cap.out == "" and "is up to date" in cap.err
+
     # the dry run of an edit shows the pending upgrade
     edited = answers_file(tmp_path, sfx, ca_file=str(_ca_pem(tmp_path)), runner={"replicas": 3})
     rc = run_cli(envtest, edited, tmp_path / "dry", "--dry-run")
     text = all_output(capsys)
-    assert rc == 0
+    assert rc == 1
     assert "would run: helm upgrade --install gitlab-runner" in text
+    # the release's change is a values diff
+    assert f"+++ merged/helm.sh.v3.Release.{rns}.gitlab-runner" in text
+    assert "-  replicas: 2\n+  replicas: 3" in text, text
 
 
 def test_no_change_apply_starts_no_helm_process(envtest, tmp_path, capsys, helm_on_path, monkeypatch):

@@ -73,6 +73,8 @@ def env(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
     monkeypatch.setenv("RUNNER_WIZARD_CHART", str(chart))
     monkeypatch.setenv("RUNNER_WIZARD_VERIFY_TIMEOUT", "1")
+    # the stand-in GitLab never sees a manager (kwok pods run no runner): look once instead of 60 s per run
+    monkeypatch.setenv("RUNNER_WIZARD_VERIFY_GITLAB_TIMEOUT", "0")
     monkeypatch.delenv("KUBECONFIG", raising=False)
     for var, sub in (("HELM_CACHE_HOME", "cache"), ("HELM_CONFIG_HOME", "config"), ("HELM_DATA_HOME", "data")):
         monkeypatch.setenv(var, str(tmp_path / "helm" / sub))

@@ -27,7 +27,8 @@ from wizard.kube import Kube
 pytestmark = pytest.mark.envtest
 
 REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "tests" / "data" / "chart" / "gitlab-runner"
+CHART = REPO / "tests" / "data" / "fault-chart" / "gitlab-runner"
+"""A local chart that exists (--chart / RUNNER_WIZARD_CHART is checked); the fake helm never reads it."""
 
 FAKE_HELM = """#!/bin/sh
 # records what runner-wizard gives helm, answers like helm would

@@ -452,13 +452,13 @@ def test_the_dry_run_job_pod_uses_the_helper_of_the_charts_runner(version):
 
 
 def test_real_users_get_the_gitlab_chart_repository_at_the_answers_version(tmp_path, monkeypatch):
-    """Without RUNNER_WIZARD_CHART the release comes from https://charts.gitlab.io at chart_version
+    """Without --chart the release comes from https://charts.gitlab.io at chart_version
     (no helm is run here; the test suite itself always points at a local .tgz)."""
     from wizard import helm
+    from wizard.settings import DEFAULTS
 
-    monkeypatch.delenv(helm.CHART_ENV, raising=False)
     a = load(_answers_with_version(tmp_path, "0.83.3"))
-    t = helm.target(a, tmp_path / "values.yaml", binary=None)
+    t = helm.target(a, tmp_path / "values.yaml", binary=None, settings=DEFAULTS)
     argv = t.upgrade_argv()
     assert argv[:5] == ["helm", "upgrade", "--install", "gitlab-runner", "gitlab-runner"]
     assert argv[argv.index("--repo") + 1] == "https://charts.gitlab.io"
@@ -468,8 +468,10 @@ def test_real_users_get_the_gitlab_chart_repository_at_the_answers_version(tmp_p
 def test_the_suite_points_helm_at_a_local_chart():
     from wizard import helm
 
-    for v in VERSIONS:
-        assert Path(helm.chart_reference(v)) == charts.chart_tgz(v), \
+    from wizard.settings import from_env
+
+    for v in VERSIONS:  # through the variable the conftest guard sets: what apply, diagnose and the TUI read
+        assert Path(helm.chart_reference(v, from_env().chart)) == charts.chart_tgz(v), \
             "a helm call in a test would fetch the chart from a repository"
 
 
@@ -492,25 +494,28 @@ def test_helm_multi_error_output_keeps_the_reason():
 def test_a_folder_of_packaged_charts_resolves_to_the_answers_version(monkeypatch, tmp_path):
     from wizard import helm
 
+    from wizard.settings import Settings
+
     d = charts.shared_charts_dir()
-    monkeypatch.setenv(helm.CHART_ENV, str(d))
     for v in VERSIONS:
         a = load(_answers_with_version(tmp_path, v))
-        t = helm.target(a, tmp_path / "values.yaml", binary=None)
+        t = helm.target(a, tmp_path / "values.yaml", binary=None, settings=Settings(chart=str(d)))
         assert t.chart == str(d / f"gitlab-runner-{v}.tgz") and t.repo_url is None
         assert helm.local_chart_version(t.chart) == v
-    monkeypatch.setenv(helm.CHART_ENV, str(ROOT / "tests" / "data" / "fault-chart" / "gitlab-runner"))
-    assert helm.chart_reference("0.86.0").endswith("fault-chart/gitlab-runner")
-    assert helm.local_chart_version(helm.chart_reference("0.86.0")) == "0.86.0"
+    fault = str(ROOT / "tests" / "data" / "fault-chart" / "gitlab-runner")
+    assert helm.chart_reference("0.86.0", fault).endswith("fault-chart/gitlab-runner")
+    assert helm.local_chart_version(helm.chart_reference("0.86.0", fault)) == "0.86.0"
 
 
 def test_a_local_chart_of_another_version_is_refused_before_helm_runs(monkeypatch, tmp_path):
     """helm ignores --version for a local chart; apply must not install 0.86.0 for answers that say 0.83.3."""
     from wizard import helm
 
-    monkeypatch.setenv(helm.CHART_ENV, str(charts.chart_tgz("0.86.0")))
+    from wizard.settings import Settings
+
     a = load(_answers_with_version(tmp_path, "0.83.3"))
-    t = helm.target(a, tmp_path / "values.yaml", binary="/nonexistent/helm")
+    t = helm.target(a, tmp_path / "values.yaml", binary="/nonexistent/helm",
+                    settings=Settings(chart=str(charts.chart_tgz("0.86.0"))))
     with pytest.raises(helm.HelmError) as exc:
         helm.upgrade(t)
     assert "is version 0.86.0, but runner.chart_version is 0.83.3" in exc.value.message

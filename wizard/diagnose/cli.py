@@ -112,7 +112,8 @@ def command(args: Any, opts: Any) -> int:
                     if not ok:
                         continue
                     outcome = fixes.apply_plan(kube, diag.state, plan, answers=answers,
-                                                kubeconfig=opts.kubeconfig, context=opts.context)
+                                                kubeconfig=opts.kubeconfig, context=opts.context,
+                                                settings=getattr(opts, "settings", None))
                     print(f"  {outcome.message}", file=human_out)
                     applied += int(outcome.ok)
                 applied_any = bool(applied)

@@ -275,12 +275,13 @@ def plan_all(d: Diagnosis, answers: Answers | None = None) -> list[FixPlan]:
 
 
 def apply_plan(kube: Kube, st: ClusterState, p: FixPlan, *, answers: Answers | None = None,
-               kubeconfig: str | None = None, context: str | None = None) -> FixOutcome:
-    """Apply every change of a plan, stopping at the first failure."""
+               kubeconfig: str | None = None, context: str | None = None, settings: Any = None) -> FixOutcome:
+    """Apply every change of a plan, stopping at the first failure. ``settings``
+    (:class:`wizard.settings.Settings`; default: the documented variables): the chart and helm's time limit."""
     done: list[str] = []
     try:
         for ch in p.changes:
-            _apply_change(kube, st, ch, answers=answers, kubeconfig=kubeconfig, context=context)
+            _apply_change(kube, st, ch, answers=answers, kubeconfig=kubeconfig, context=context, settings=settings)
             done.append(ch.target)
     except (KubeError, FixError) as exc:
         where = f" after changing {', '.join(done)}" if done else ""
@@ -293,7 +294,7 @@ class FixError(Exception):
 
 
 def _apply_change(kube: Kube, st: ClusterState, ch: Change, *, answers: Answers | None,
-                  kubeconfig: str | None, context: str | None) -> None:
+                  kubeconfig: str | None, context: str | None, settings: Any = None) -> None:
     if ch.action == "apply":
         assert ch.obj is not None
         kube.apply(ch.obj, force=True)
@@ -319,17 +320,21 @@ def _apply_change(kube: Kube, st: ClusterState, ch: Change, *, answers: Answers 
                 del raw
         kube.request("PATCH", ch.path or "", body={"data": patch}, content_type="application/merge-patch+json")
     elif ch.action == "helm-upgrade":
-        _helm_upgrade(st, ch.values or {}, kubeconfig=kubeconfig, context=context)
+        _helm_upgrade(st, ch.values or {}, kubeconfig=kubeconfig, context=context, settings=settings)
     elif ch.action == "reregister":
         _reregister(kube, answers)
     else:  # pragma: no cover - table and actions are defined together
         raise FixError(f"unknown change {ch.action}")
 
 
-def _helm_upgrade(st: ClusterState, values: dict[str, Any], *, kubeconfig: str | None, context: str | None) -> None:
+def _helm_upgrade(st: ClusterState, values: dict[str, Any], *, kubeconfig: str | None, context: str | None,
+                  settings: Any = None) -> None:
     import yaml
 
     from wizard import chart, helm
+    from wizard.settings import from_env
+
+    settings = settings if settings is not None else from_env()
 
     binary = helm.find_helm()
     version = _release_chart_version(st) or chart.DEFAULT_VERSION
@@ -337,7 +342,8 @@ def _helm_upgrade(st: ClusterState, values: dict[str, Any], *, kubeconfig: str |
         vf = Path(tmp) / "values.yaml"
         vf.write_text(yaml.safe_dump(values, sort_keys=False))
         vf.chmod(0o600)
-        t = helm.HelmTarget(release=st.release, namespace=st.namespace, chart=helm.chart_reference(version),
+        t = helm.HelmTarget(release=st.release, namespace=st.namespace,
+                            chart=helm.chart_reference(version, settings.chart), timeout=settings.helm_timeout,
                             chart_version=version, values_file=vf, kubeconfig=kubeconfig,
                             context=context, binary=binary)
         if t.chart == helm.DEFAULT_CHART and (binary is None or not helm._has_repo(binary, helm.GITLAB_REPO_NAME)):

@@ -384,7 +384,8 @@ def command(args: Any, opts: Any) -> int:
             _print_event(Event(ev.step, ev.status, redact(ev.message), redact(ev.detail), ev.data))
 
         report = apply(answers, kube=kube, assume_yes=bool(args.yes), out_dir=args.out,
-                       reporter=reporter, kubeconfig=opts.kubeconfig, confirm=ask)
+                       reporter=reporter, kubeconfig=opts.kubeconfig, confirm=ask,
+                       settings=getattr(opts, "settings", None))
         _print_summary(report)
         return report.exit_code
     finally:

@@ -33,6 +33,16 @@ class Target:
     answers: Answers | None = None
     kubeconfig: str | None = None
     context: str | None = None
+    settings: Any = None
+    """The run's :class:`wizard.settings.Settings` (see :meth:`config`)."""
+
+    def config(self) -> Any:
+        """The settings: those of the command line, else the documented variables alone."""
+        if self.settings is None:
+            from wizard.settings import from_env
+
+            self.settings = from_env()
+        return self.settings
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.release}"
@@ -60,7 +70,7 @@ def target_from_args(args: Any, opts: Any) -> Target:
         raise bad(" and ".join(missing), "say which release to act on: --answers FILE, or "
                   "--namespace NS --release NAME")
     ctx = opts.context or (answers.cluster.context if answers else None)
-    return Target(ns, rel, answers, opts.kubeconfig, ctx)
+    return Target(ns, rel, answers, opts.kubeconfig, ctx, getattr(opts, "settings", None))
 
 
 def connect(t: Target) -> Kube:

@@ -114,16 +114,17 @@ def chart_changes(old_version: str, new_version: str, old_values: dict[str, Any]
     return out
 
 
-def ignored_keys(values: dict[str, Any], chart_version: str) -> list[str]:
+def ignored_keys(values: dict[str, Any], chart_version: str, chart: str | None = None) -> list[str]:
     """Top-level keys of ``values`` the packaged chart's values.yaml does not define (the chart
     ignores them), when the chart is a local package; [] when it cannot be read."""
-    defaults = chart_defaults(chart_version)
+    defaults = chart_defaults(chart_version, chart)
     if defaults is None:
         return []
     return sorted(k for k in values if k not in defaults)
 
 
-def chart_defaults(chart_version: str) -> dict[str, Any] | None:
+def chart_defaults(chart_version: str, chart: str | None = None) -> dict[str, Any] | None:
+    """values.yaml of the local chart of ``chart_version`` (``chart``: ``--chart``), None when it is not local."""
     import os
     import tarfile
 
@@ -131,7 +132,7 @@ def chart_defaults(chart_version: str) -> dict[str, Any] | None:
 
     from wizard.helm import chart_reference
 
-    ref = chart_reference(chart_version)
+    ref = chart_reference(chart_version, chart)
     if not (os.path.isfile(ref) and tarfile.is_tarfile(ref)):
         return None
     try:
@@ -149,7 +150,7 @@ def preview(t: Target, old: Revision, *, new_version: str, new_values: dict[str,
     lines = [f"{t}: revision {old.number} (chart {old.chart_version}, {old.status}) -> {new_label}",
              "what the chart changes:"]
     lines += [f"  {s}" for s in chart_changes(old.chart_version, new_version, old.values, new_values, t.namespace)]
-    dropped = ignored_keys(new_values, new_version)
+    dropped = ignored_keys(new_values, new_version, t.config().chart)
     if dropped:
         lines.append(f"  chart {new_version} does not define {', '.join(dropped)}: helm passes them, the chart "
                      "ignores them")
@@ -166,7 +167,7 @@ def helm_rollback(t: Target, revision: int) -> str:
     from wizard.helm import error_from, run
 
     binary = helm_binary()
-    proc = run([binary, "rollback", t.release, str(revision), *t.helm_flags()])
+    proc = run([binary, "rollback", t.release, str(revision), *t.helm_flags()], timeout_s=t.config().helm_timeout)
     if proc.returncode != 0:
         err = error_from(proc, what="helm rollback")
         raise WizardError(f"{err.message}" + (f"; {err.next_step}" if err.next_step else ""))
@@ -251,7 +252,7 @@ def _verify_after(kube: Kube, t: Target) -> bool | None:
         return None
     from wizard.verify import wait_deployment
 
-    v = wait_deployment(t.answers, kube)
+    v = wait_deployment(t.answers, kube, timeout_s=t.config().verify_timeout)
     print(f"{'verified' if v.ok else 'NOT VERIFIED'}: {v.what}: {v.reason}")
     return v.ok
 
@@ -309,7 +310,7 @@ def _upgrade(kube: Kube, t: Target, a: Any, before: Revision, args: Any, opts: A
         _print_event(Event(ev.step, ev.status, redact(ev.message), redact(ev.detail), ev.data))
 
     report = apply(a, kube=kube, assume_yes=True, out_dir=getattr(args, "out", None), reporter=reporter,
-                   kubeconfig=opts.kubeconfig)
+                   kubeconfig=opts.kubeconfig, settings=t.config())
     helm_failed = report.helm_action == "failed"
     not_available = [v for v in report.verifications if v.ok is False]
     unjudged = not helm_failed and bool(not_available) and not _deployment_processed(kube, a)

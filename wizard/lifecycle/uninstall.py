@@ -435,7 +435,7 @@ def _helm_uninstall(t: Target, out: Outcome, say: Any) -> None:
     try:
         binary = helm_binary()
         argv = [binary, "uninstall", t.release, *t.helm_flags()]
-        proc = run(argv)
+        proc = run(argv, timeout_s=t.config().helm_timeout)
         if proc.returncode != 0 and "not found" not in (proc.stderr or "").lower():
             raise error_from(proc, what="helm uninstall")
     except (HelmError, WizardError) as exc:
