@@ -695,7 +695,7 @@ def test_no_change_apply_starts_no_helm_process(envtest, tmp_path, capsys, helm_
     edited = answers_file(tmp_path, sfx, runner={"replicas": 3})
     rc = run_cli(envtest, edited, tmp_path / "dry", "--dry-run")
     text = all_output(capsys)
-    assert rc == 0, text
+    assert rc == 1, text  # like kubectl diff: something would change
     assert "would run: helm upgrade --install gitlab-runner" in text
     assert not calls.exists(), calls.read_text()
     rc = run_cli(envtest, edited, tmp_path / "o3", "--yes")
