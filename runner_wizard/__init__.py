@@ -31,3 +31,9 @@ COMMANDS: dict[str, cli.Handler] = {**cli.COMMANDS, "tui": _tui, "prompt": _prom
 
 def main(argv: Sequence[str] | None = None) -> int:
     return cli.main(argv, COMMANDS)
+
+
+def run() -> None:
+    """The ``runner-wizard`` console script: :func:`main`, then the process ends at once
+    (:func:`wizard.cli.exit_now`)."""
+    cli.exit_now(main())

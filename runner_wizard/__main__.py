@@ -1,8 +1,6 @@
 """``python -m runner_wizard``: the same as the ``runner-wizard`` command."""
 
-import sys
-
-from runner_wizard import main
+from runner_wizard import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

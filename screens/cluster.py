@@ -36,7 +36,7 @@ class ClusterScreen(StepScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#runtime-note").display = False
-        self._load_contexts()
+        self.call_after_refresh(self._load_contexts)  # the screen paints first, then the kubeconfig is read
 
     def checks_finished(self, results: list[Any]) -> None:
         self._runtime_result = next((r for r in results if r.id == "cluster.nodes.runtime"), None)

@@ -780,12 +780,45 @@ class _YamlProblem(Exception):
         self.message = message
 
 
-def _loader_class() -> type:
+def _base_loader() -> type:
+    """SafeLoader's parts with libyaml's scanner and parser (C) when PyYAML has them: the events
+    come from C, the nodes are still composed here (so the checks below see every node), then
+    constructed safely. Without libyaml: the pure-Python SafeLoader."""
     import yaml
+
+    try:
+        from yaml._yaml import CParser
+    except ImportError:
+        return yaml.SafeLoader
+    from yaml.composer import Composer
+    from yaml.constructor import SafeConstructor
+    from yaml.resolver import Resolver
+
+    class CEventsSafeLoader(Composer, CParser, SafeConstructor, Resolver):  # Composer first: Python nodes
+        def __init__(self, stream: str):
+            CParser.__init__(self, stream)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+            Composer.__init__(self)
+
+    return CEventsSafeLoader
+
+
+_LOADER: type | None = None
+
+
+def _loader_class() -> type:
+    global _LOADER
+    if _LOADER is None:
+        _LOADER = _make_loader_class()
+    return _LOADER
+
+
+def _make_loader_class() -> type:
     from yaml.events import AliasEvent
     from yaml.nodes import MappingNode, ScalarNode
 
-    class AnswersLoader(yaml.SafeLoader):
+    class AnswersLoader(_base_loader()):  # type: ignore[misc]
         """SafeLoader without anchors and aliases (no alias bombs), without duplicate keys
         (a second ``token:`` must not hide the first), with bounded depth and size."""
 

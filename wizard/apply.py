@@ -196,7 +196,8 @@ def apply(answers: Answers, *, kube: Kube, dry_run: bool = False, assume_yes: bo
     answers questions (accept warnings, re-register a stale runner); without it, and without
     ``assume_yes``, every question takes its default (warnings accepted, re-registration declined).
     ``checks``: ``None`` runs the live checks, a list uses results already obtained, ``False``
-    skips them. ``kubeconfig`` is passed to the checks and to helm. ``ignore``: check ids, globs
+    skips them, a running call (an object with ``result()``) gives them when it ends. ``kubeconfig``
+    is passed to the checks and to helm. ``ignore``: check ids, globs
     or ``"all"`` whose failures and warnings do not stop apply (the TUI's "continue anyway" passes
     the ids it continues past); they end up in ``report.ignored``. ``on_write(n, what)`` observes
     every write; ``fail_after_writes=N`` raises :class:`InjectedFault` right after the N-th (tests).
@@ -285,6 +286,9 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
     # ---- 1. render
     emit("render", START, "rendering the artifacts")
     ca_pem = load_ca_pem(a)
+    # The live checks only read: they run while the artifacts are rendered and written.
+    pending_checks = _Background(lambda: _default_checks(a, kubeconfig, kube.context)) if checks is None \
+        else checks if hasattr(checks, "result") else None
     runtime = _node_runtime(a, kube)
     api_ca = _tokens._cluster_ca(kube) if external else None
     rendered = render(a, node_runtime=runtime, ca_pem=ca_pem,
@@ -313,7 +317,8 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
         results = checks
     else:
         emit("check", START, "running the live checks")
-        results = _default_checks(a, kubeconfig, kube.context)
+        assert pending_checks is not None
+        results = pending_checks.result()
     report.checks = list(results)
     g = gate(results, ignore)
     fails, warns = list(g.blocking), list(g.warnings)
@@ -364,11 +369,9 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
 
     desired = _desired_objects(a, rendered, token)
     planned: list[tuple[dict[str, Any], ObjectResult]] = []
-    new_namespaces: set[str] = set()
-    for obj in desired:
-        res = _plan_object(kube, obj, force=force, new_namespaces=new_namespaces)
-        if obj["kind"] == "Namespace" and res.action == _diff.CREATED:
-            new_namespaces.add(obj["metadata"]["name"])
+    for obj, res in zip(desired, _plan_all(kube, desired, force=force)):
+        if isinstance(res, BaseException):
+            raise res
         if _is_token_secret(a, obj) and token.pending:
             res.message = "the token comes from the new runner"
         planned.append((obj, res))
@@ -394,7 +397,8 @@ def _run(a: Answers, kube: Kube, report: ApplyReport, *, emit: Callable[..., Non
     htarget = None
     if not external:
         htarget = _helm.target(a, out / "values.yaml", kubeconfig=kubeconfig, context=kube.context,
-                               binary=helm_bin, settings=settings)
+                               binary=helm_bin, settings=settings,
+                               kube=kube)  # release reads: its Secret, no helm process
         report.helm_command = htarget.command_line()
 
     if dry_run:
@@ -547,6 +551,58 @@ def _token_secret(a: Answers, token: TokenOutcome) -> dict[str, Any]:
         meta["annotations"] = ann
     return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
             "data": {"runner-token": b64(token.token), "runner-registration-token": ""}}
+
+
+class _Background:
+    """A call running on a daemon thread; :meth:`result` waits and returns or raises its outcome."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        import threading
+
+        self._done = threading.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._value = fn()
+            except BaseException as exc:  # noqa: BLE001 - re-raised by result()
+                self._error = exc
+            finally:
+                self._done.set()
+
+        threading.Thread(target=run, name="apply-checks", daemon=True).start()
+
+    def result(self) -> Any:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _plan_all(kube: Kube, desired: list[dict[str, Any]], *, force: bool) -> list[ObjectResult | BaseException]:
+    """Plan every object at once (each a live read plus a server-side dry run); the result or the
+    error per object, in order. Namespaces first: objects in one that does not exist yet cannot be
+    dry-run, so they are planned as created."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def plan(obj: dict[str, Any], new_namespaces: set[str]) -> ObjectResult | BaseException:
+        try:
+            return _plan_object(kube, obj, force=force, new_namespaces=new_namespaces)
+        except Exception as exc:  # noqa: BLE001 - raised by the caller in order
+            return exc
+
+    out: list[ObjectResult | BaseException] = [None] * len(desired)  # type: ignore[list-item]
+    first = [i for i, o in enumerate(desired) if o["kind"] == "Namespace"]
+    rest = [i for i, o in enumerate(desired) if o["kind"] != "Namespace"]
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="plan") as pool:
+        for i, r in zip(first, pool.map(lambda i: plan(desired[i], set()), first)):
+            out[i] = r
+        new_namespaces = {desired[i]["metadata"]["name"] for i in first
+                          if isinstance(out[i], ObjectResult) and out[i].action == _diff.CREATED}
+        for i, r in zip(rest, pool.map(lambda i: plan(desired[i], new_namespaces), rest)):
+            out[i] = r
+    return out
 
 
 def _plan_object(kube: Kube, obj: dict[str, Any], *, force: bool, new_namespaces: set[str]) -> ObjectResult:
@@ -905,11 +961,13 @@ def command(args: Any, opts: Any) -> int:
     from .kube import Kube
     from .logsafe import redact
     from .results import parse_ignore
+    from .tls import load_ca_pem
 
     if args.out is not None:
         from .render import preflight_out
 
         preflight_out(Path(args.out))
+    opening = Kube.opening(opts.kubeconfig, opts.context)  # the TLS handshake overlaps reading the answers
     settings = getattr(opts, "settings", None) or _settings_from_env()
     answers = settings.with_answers(load(args.answers))
     dry_run = bool(args.dry_run)
@@ -920,8 +978,17 @@ def command(args: Any, opts: Any) -> int:
 
     require_context(opts.kubeconfig, opts.context or answers.cluster.context,
                     "--context" if opts.context else "cluster.context")
+    load_ca_pem(answers)  # a bad CA file is bad input: found before anything is contacted
+    # Every check only reads: they start now, while the rest of apply is imported and the
+    # connection opens; apply waits for their results before it plans anything.
+    checks = _Background(lambda: _default_checks(answers, opts.kubeconfig, opts.context or answers.cluster.context))
+    from . import helm, render, tokens, verify  # noqa: F401 - imported now, not on the run's path
     try:
-        kube = Kube.connect(opts.kubeconfig, opts.context or answers.cluster.context)
+        kube = opening.take(opts.kubeconfig, opts.context or answers.cluster.context)
+    except KubeError:  # not reachable now: connect as before, and the run says where it stopped
+        kube = None
+    try:
+        kube = kube or Kube.connect(opts.kubeconfig, opts.context or answers.cluster.context)
     except KubeError as exc:
         print(f"runner-wizard: {exc.message}", file=sys.stderr)
         return _diff.EXIT_ERROR if dry_run else 1
@@ -938,7 +1005,8 @@ def command(args: Any, opts: Any) -> int:
     try:
         report = apply(answers, kube=kube, dry_run=dry_run, settings=settings, assume_yes=bool(args.yes),
                        force_conflicts=bool(getattr(args, "force_conflicts", False)), out_dir=args.out,
-                       reporter=reporter, confirm=confirm, kubeconfig=opts.kubeconfig, ignore=ignore)
+                       reporter=reporter, confirm=confirm, kubeconfig=opts.kubeconfig, ignore=ignore,
+                       checks=checks)
     except InjectedFault as exc:
         print(f"runner-wizard: {exc}", file=sys.stderr)
         return 1

@@ -339,9 +339,12 @@ def _render(args: argparse.Namespace, opts: GlobalOptions) -> int:
 
 
 def _check(args: argparse.Namespace, opts: GlobalOptions) -> int:
+    from .kube import Opening
+
+    opening = Opening(opts.kubeconfig, opts.context, timeout=4.0)  # the TLS handshake overlaps reading the answers
     from .checks import command
 
-    return command(args, opts)
+    return command(args, opts, kube_opening=opening)
 
 
 def _apply(args: argparse.Namespace, opts: GlobalOptions) -> int:
@@ -481,5 +484,22 @@ def _bounded(text: str, limit: int = 4000) -> str:
     return "\n".join(printable(line, 500) for line in text.splitlines()[:40])[:limit]
 
 
+def exit_now(rc: int) -> None:
+    """End a command's process with ``rc``, skipping the interpreter's teardown (freeing every
+    object of every module: 30-100 ms that no one waits for). atexit handlers still run, and
+    stdout and stderr are flushed first. Only for a process that runs one command and ends."""
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(rc & 0xFF)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    exit_now(main())

@@ -12,6 +12,11 @@ real upstream ``gitlab-runner-<version>.tgz`` files, so no test reaches a reposi
 When the default ``gitlab/gitlab-runner`` is used and no Helm repository named
 ``gitlab`` is configured, the command uses ``--repo https://charts.gitlab.io``
 instead, so no ``helm repo add`` is needed.
+
+Reads need no ``helm`` process: the release's state and values come from its newest
+release Secret (``sh.helm.release.v1.<release>.v<N>``, the storage helm uses by default),
+and the configured repositories from helm's ``repositories.yaml``; a ``helm`` process runs
+only to change the release (or when the storage cannot be read directly).
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ class HelmTarget:
     repo_url: str | None = None
     """Set when the chart is fetched with ``--repo`` (no ``helm repo add`` needed)."""
     binary: str | None = None
+    kube: Any = field(default=None, repr=False, compare=False)
+    """A :class:`wizard.kube.Kube` for the same cluster: release reads come from the release Secret."""
 
     def global_flags(self) -> list[str]:
         out = ["--namespace", self.namespace]
@@ -125,6 +132,8 @@ def local_chart_version(ref: str) -> str | None:
 
     import yaml
 
+    from .yamlload import safe_load
+
     try:
         if os.path.isfile(os.path.join(ref, "Chart.yaml")):
             text = Path(ref, "Chart.yaml").read_text(encoding="utf-8")
@@ -138,7 +147,7 @@ def local_chart_version(ref: str) -> str | None:
                 text = f.read().decode("utf-8")
         else:
             return None
-        meta = yaml.safe_load(text) or {}
+        meta = safe_load(text) or {}
     except (OSError, tarfile.TarError, UnicodeDecodeError, yaml.YAMLError):
         return None
     version = meta.get("version") if isinstance(meta, dict) else None
@@ -146,9 +155,10 @@ def local_chart_version(ref: str) -> str | None:
 
 
 def target(answers: Any, values_file: Path, *, kubeconfig: str | None = None, context: str | None = None,
-           binary: str | None = None, settings: Any = None) -> HelmTarget:
-    """The release to install for these answers. Looks at ``helm repo list`` when helm is there.
-    ``settings`` (:class:`wizard.settings.Settings`): the chart and helm's time limit."""
+           binary: str | None = None, settings: Any = None, kube: Any = None) -> HelmTarget:
+    """The release to install for these answers. Looks at helm's configured repositories when helm
+    is there. ``settings`` (:class:`wizard.settings.Settings`): the chart and helm's time limit.
+    With ``kube``, :func:`release_state` reads the release Secret instead of running helm."""
     chart = chart_reference(answers.runner.chart_version, getattr(settings, "chart", None))
     repo_url = None
     if chart == DEFAULT_CHART and (binary is None or not _has_repo(binary, GITLAB_REPO_NAME)):
@@ -166,6 +176,7 @@ def target(answers: Any, values_file: Path, *, kubeconfig: str | None = None, co
         context=context,
         repo_url=repo_url,
         binary=binary,
+        kube=kube,
     )
 
 
@@ -213,8 +224,86 @@ def run(argv: list[str], *, timeout_s: float | None = None, env: dict[str, str] 
         raise HelmError(f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
 
 
+def decode_release(secret: dict[str, Any]) -> dict[str, Any] | None:
+    """Decode ``data.release`` of a Helm v3 release Secret into the release JSON (None if unreadable).
+
+    The Secret's data is base64 (Kubernetes) of base64 of gzip of the release JSON."""
+    import base64
+    import binascii
+    import gzip
+
+    raw = (secret.get("data") or {}).get("release")
+    if not raw:
+        return None
+    try:
+        blob = base64.b64decode(raw)
+        if blob[:2] != b"\x1f\x8b" and not blob.lstrip().startswith(b"{"):
+            blob = base64.b64decode(blob)
+        if blob[:2] == b"\x1f\x8b":
+            blob = gzip.decompress(blob)
+        doc = json.loads(blob)
+    except (binascii.Error, OSError, ValueError, EOFError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+class _NotReadable(Exception):
+    """The release storage cannot be read directly; ask helm."""
+
+
+def _state_from_secret(t: HelmTarget) -> ReleaseState | None:
+    """What ``helm list --all`` and ``helm get values`` report, from one list of the release's
+    Secrets (label selector owner=helm,name=<release>; the newest revision wins)."""
+    from urllib.parse import quote
+
+    from .kube import KubeError
+
+    driver = (os.environ.get("HELM_DRIVER") or "secret").lower()
+    if driver not in ("secret", "secrets") or t.kube is None:
+        raise _NotReadable(f"HELM_DRIVER={driver}" if t.kube is not None else "no cluster connection")
+    path = (f"/api/v1/namespaces/{quote(t.namespace)}/secrets"
+            f"?labelSelector={quote(f'owner=helm,name={t.release}')}")
+    try:
+        items = t.kube.get(path).get("items") or []
+    except KubeError as exc:  # e.g. may not list Secrets: helm may still read its storage another way
+        raise _NotReadable(f"{exc}") from exc
+    newest, newest_rev = None, -1
+    for s in items:
+        if s.get("type") != "helm.sh/release.v1":
+            continue
+        try:
+            rev = int(((s.get("metadata") or {}).get("labels") or {}).get("version") or 0)
+        except ValueError:
+            continue
+        if rev > newest_rev:
+            newest, newest_rev = s, rev
+    if newest is None:
+        return None
+    doc = decode_release(newest)
+    if doc is None or doc.get("name") != t.release:
+        raise _NotReadable(f"release Secret {newest['metadata'].get('name')} is not readable")
+    meta = ((doc.get("chart") or {}).get("metadata") or {})
+    name, version = str(meta.get("name") or ""), str(meta.get("version") or "")
+    status = str((doc.get("info") or {}).get("status") or "")
+    config = doc.get("config")
+    return ReleaseState(status=status, chart=f"{name}-{version}" if name else "", chart_version=version,
+                        revision=int(doc.get("version") or newest_rev),
+                        values=config if isinstance(config, dict) else {})
+
+
 def release_state(t: HelmTarget) -> ReleaseState | None:
-    """Status, chart and user-supplied values of the release, or None when it does not exist."""
+    """Status, chart and user-supplied values of the release, or None when it does not exist.
+
+    Read from the release Secret when ``t.kube`` is set (no helm process); else, or when that
+    storage cannot be read directly, from ``helm list`` and ``helm get values``."""
+    if t.kube is not None:
+        try:
+            state = _state_from_secret(t)
+            _log.info("release %s/%s from its release Secret: %s", t.namespace, t.release,
+                      f"{state.status}, {state.chart}, revision {state.revision}" if state else "not installed")
+            return state
+        except _NotReadable as exc:
+            _log.info("release %s/%s: reading it through helm (%s)", t.namespace, t.release, exc)
     assert t.binary
     proc = run([t.binary, "list", *t.global_flags(), "--all", "--filter", f"^{re.escape(t.release)}$",
                 "-o", "json"], timeout_s=READ_TIMEOUT)
@@ -237,13 +326,13 @@ def release_state(t: HelmTarget) -> ReleaseState | None:
 
 def up_to_date(t: HelmTarget, state: ReleaseState | None) -> bool:
     """True when the release is deployed from the same chart version with the same values."""
-    import yaml
+    from .yamlload import safe_load
 
     if state is None or state.status != "deployed":
         return False
     if state.chart_version != t.chart_version:
         return False
-    wanted = yaml.safe_load(Path(t.values_file).read_text(encoding="utf-8")) or {}
+    wanted = safe_load(Path(t.values_file).read_text(encoding="utf-8")) or {}
     return _canon(wanted) == _canon(state.values)
 
 
@@ -302,7 +391,40 @@ def error_from(proc: subprocess.CompletedProcess[str], *, what: str, t: HelmTarg
 # ---------------------------------------------------------------------------- internals
 
 
+def _repositories_file() -> Path | None:
+    """helm's repositories.yaml, where helm itself looks for it (None: ask helm)."""
+    import sys
+
+    explicit = os.environ.get("HELM_REPOSITORY_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    home = os.environ.get("HELM_CONFIG_HOME")
+    if home:
+        return Path(home).expanduser() / "repositories.yaml"
+    if sys.platform.startswith("linux"):
+        base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+        return Path(base) / "helm" / "repositories.yaml"
+    if sys.platform == "darwin":
+        return Path(os.path.expanduser("~/Library/Preferences/helm/repositories.yaml"))
+    return None
+
+
 def _has_repo(binary: str, name: str) -> bool:
+    """Is a Helm repository ``name`` configured? Read from repositories.yaml (no helm process)."""
+    path = _repositories_file()
+    if path is not None:
+        import yaml
+
+        from .yamlload import safe_load
+
+        try:
+            doc = safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            return False
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            doc = None
+        if isinstance(doc, dict):
+            return any(isinstance(r, dict) and r.get("name") == name for r in doc.get("repositories") or [])
     try:
         proc = run([binary, "repo", "list", "-o", "json"], timeout_s=10)
     except HelmError:

@@ -165,6 +165,8 @@ def load_kubeconfig(kubeconfig: str | None = None) -> Kubeconfig:
     kubernetes package. Missing files in a KUBECONFIG list are skipped, as kubectl does."""
     import yaml
 
+    from .yamlload import safe_load
+
     current: str | None = None
     tables: dict[str, dict[str, Entry]] = {"contexts": {}, "clusters": {}, "users": {}}
     read: list[Path] = []
@@ -173,7 +175,7 @@ def load_kubeconfig(kubeconfig: str | None = None) -> Kubeconfig:
         if not path.is_file():
             continue
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            doc = safe_load(path.read_text(encoding="utf-8")) or {}  # libyaml when PyYAML has it
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             problems.append(f"{path}: {type(exc).__name__}")
             continue
@@ -302,6 +304,12 @@ class Kube:
                 ca_pem = None
         return cls(api.rest_client.pool_manager, conf.host, auth, context=context, timeout=timeout,
                    ca_pem=ca_pem, verify=bool(conf.verify_ssl), closer=api.close)
+
+    @staticmethod
+    def opening(kubeconfig: str | None = None, context: str | None = None,
+                timeout: float = DEFAULT_TIMEOUT) -> Opening:
+        """Start connecting in the background; see :class:`Opening`."""
+        return Opening(kubeconfig, context, timeout)
 
     def with_token(self, token: str) -> Kube:
         """The same server and trust, authenticated by a bearer token (e.g. a ServiceAccount's)."""
@@ -433,6 +441,49 @@ class Kube:
         return bool(st.get("allowed")), st.get("reason", "") or st.get("evaluationError", "")
 
 
+class Opening:
+    """A connection opened in the background (:meth:`Kube.connect`, then ``/version``), started
+    before the answers are read so the TLS handshake and the first round trip overlap the
+    parsing. :meth:`take` hands it over when it is for the same kubeconfig and context."""
+
+    def __init__(self, kubeconfig: str | None, context: str | None, timeout: float = DEFAULT_TIMEOUT):
+        self.kubeconfig, self.context, self.timeout = kubeconfig, context, timeout
+        self._done = threading.Event()
+        self._kube: Kube | None = None
+        self._error: BaseException | None = None
+        self._taken = False
+        threading.Thread(target=self._run, name="kube-open", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            k = Kube.connect(self.kubeconfig, self.context, timeout=self.timeout)
+            k.version()
+            self._kube = k
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever takes the connection
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def take(self, kubeconfig: str | None, context: str | None, wait: float | None = None) -> Kube | None:
+        """The connection (or its KubeError) if it was opened for ``kubeconfig`` and ``context``
+        (``None``: the current context); None when it was not, or is taken, or not ready within
+        ``wait`` seconds (then the caller connects itself)."""
+        if self._taken or kubeconfig != self.kubeconfig:
+            return None
+        if not self._done.wait(wait):
+            return None
+        if context is not None and context != self.context:
+            opened_for = self._kube.context if self._kube is not None else None
+            if opened_for != context:  # the current context was not the one wanted
+                return None
+        self._taken = True
+        if self._error is not None:
+            if isinstance(self._error, KubeError):
+                raise self._error
+            return None
+        return self._kube
+
+
 def service_account_user(namespace: str, name: str) -> tuple[str, list[str]]:
     """The user name and groups the API server gives a ServiceAccount's token."""
     return (f"system:serviceaccount:{namespace}:{name}",
@@ -473,12 +524,16 @@ def _pool(ca_pem: str | None, verify: bool, cert_pem: bytes | None, key_pem: byt
 
     import urllib3
 
-    ctx = ssl.create_default_context()
+    # One context, and the system trust store only when the kubeconfig names no CA: loading it
+    # costs 5-50 ms per context, and with a CA the store is not used.
     if not verify:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     elif ca_pem:
         ctx = ssl.create_default_context(cadata=ca_pem)
+    else:
+        ctx = ssl.create_default_context()
     if cert_pem and key_pem:
         # ssl can only load a client key from a file: a private 0600 temp file, removed at once
         with tempfile.TemporaryDirectory(prefix="rw-kube-") as d:

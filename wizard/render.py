@@ -1108,7 +1108,6 @@ def write(rendered: Rendered, out_dir: Path, *, with_secrets: bool = False) -> l
 def command(args: Any, opts: Any) -> int:
     """``runner-wizard render --answers FILE --out DIR [--with-secrets]``."""
     from .answers import load
-    from .tls import load_ca_pem
 
     if not args.out:
         raise BadInput([FieldError("--out", "is empty; give the folder to write the files into")])
@@ -1117,7 +1116,11 @@ def command(args: Any, opts: Any) -> int:
     answers = load(args.answers)
     if getattr(opts, "settings", None) is not None:
         answers = opts.settings.with_answers(answers)  # --chart-version
-    ca_pem = load_ca_pem(answers)
+    ca_pem = None
+    if answers.gitlab.ca is not None:  # certificates (and cryptography) only when a CA is configured
+        from .tls import load_ca_pem
+
+        ca_pem = load_ca_pem(answers)
     rendered = render(answers, ca_pem=ca_pem)
     warning = chart.version_warning(answers.runner.chart_version) if answers.cluster.mode == "helm" else None
     if warning:

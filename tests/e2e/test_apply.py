@@ -656,6 +656,54 @@ def test_helm_installs_the_real_chart_and_verify_sees_the_rollout(envtest, tmp_p
     assert "-  replicas: 2\n+  replicas: 3" in text, text
 
 
+def test_no_change_apply_starts_no_helm_process(envtest, tmp_path, capsys, helm_on_path, monkeypatch):
+    """The first apply installs with the real helm; a second apply that changes nothing reads the
+    release from its Secret: a stand-in ``helm`` that records every call (and would fail) records none.
+    Then an edit: the upgrade needs helm again, and the stand-in is called."""
+    sfx = _suffix()
+    ans = answers_file(tmp_path, sfx)
+    rc = run_cli(envtest, ans, tmp_path / "o", "--yes")
+    text = all_output(capsys)
+    assert rc in (0, 1), text
+    assert "installed Helm release" in text, text
+    # the release as read from its Secret is what `helm list` and `helm get values` report
+    from wizard import helm
+
+    a = load(ans)
+    t = helm.target(a, tmp_path / "o" / "values.yaml", kubeconfig=str(envtest.kubeconfig),
+                    binary=str(helm_on_path), kube=kube_for(envtest))
+    from_secret = helm.release_state(t)
+    t.kube = None
+    from_helm = helm.release_state(t)
+    assert from_secret is not None and from_secret == from_helm
+    assert from_secret.values and helm.up_to_date(t, from_secret)
+
+    calls = tmp_path / "helm-calls.txt"
+    fake_dir = tmp_path / "fake-bin"
+    fake_dir.mkdir()
+    fake = fake_dir / "helm"
+    fake.write_text(f"#!/bin/sh\necho \"$@\" >> {calls}\necho 'Error: the stand-in helm' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_dir}:/usr/bin:/bin")
+    rc = run_cli(envtest, ans, tmp_path / "o2", "--yes")
+    text = all_output(capsys)
+    assert "is up to date" in text, text
+    assert "Nothing changed" in text, text
+    assert not calls.exists(), calls.read_text()
+
+    # the dry run of an edit reads the release the same way; the real change needs helm
+    edited = answers_file(tmp_path, sfx, runner={"replicas": 3})
+    rc = run_cli(envtest, edited, tmp_path / "dry", "--dry-run")
+    text = all_output(capsys)
+    assert rc == 1, text  # like kubectl diff: something would change
+    assert "would run: helm upgrade --install gitlab-runner" in text
+    assert not calls.exists(), calls.read_text()
+    rc = run_cli(envtest, edited, tmp_path / "o3", "--yes")
+    text = all_output(capsys)
+    assert rc == 1 and "helm upgrade --install failed" in text, text
+    assert calls.read_text().splitlines()[0].startswith("upgrade --install gitlab-runner"), calls.read_text()
+
+
 @pytest.mark.parametrize("version", charts.VERSIONS)
 def test_release_named_x_gitlab_runner_is_found_where_the_chart_put_it(envtest, tmp_path, capsys, helm_on_path,
                                                                         monkeypatch, version):

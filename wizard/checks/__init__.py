@@ -34,7 +34,7 @@ __all__ = ["CHECKS", "STEPS", "CheckContext", "CheckSpec", "Skip", "run_checks",
 def run_checks(answers: Answers, *, kubeconfig: str | None = None, context: str | None = None,
                steps: Sequence[str] | None = None, ids: Sequence[str] | None = None,
                on_result: Callable[[Result], None] | None = None, timeout_scale: float = 1.0,
-               checks: Sequence[CheckSpec] | None = None) -> list[Result]:
+               checks: Sequence[CheckSpec] | None = None, kube_opening: Any = None) -> list[Result]:
     """Run the checks (all, or those of ``steps``/``ids``) concurrently; results in table order.
 
     Changes nothing in the cluster. In GitLab, ``gitlab.token`` is verified with POST
@@ -49,8 +49,11 @@ def run_checks(answers: Answers, *, kubeconfig: str | None = None, context: str 
         if on_result is not None:
             on_result(r)
 
+    ctx = CheckContext(answers, kubeconfig=kubeconfig, context=context, timeout_scale=timeout_scale,
+                       kube_opening=kube_opening)
     results = run_specs(checks if checks is not None else CHECKS, answers, kubeconfig=kubeconfig,
-                        context=context, steps=steps, ids=ids, on_result=logged, timeout_scale=timeout_scale)
+                        context=context, steps=steps, ids=ids, on_result=logged, timeout_scale=timeout_scale,
+                        ctx=ctx)
     s = summarize(results)
     _log.info("checks: %d passed, %d warnings, %d failed, %d skipped in %.2fs", s["pass"], s["warn"], s["fail"],
               s["skip"], time.monotonic() - t0)
@@ -130,7 +133,7 @@ def validate_ignore(answers: Answers, ignore: Sequence[str]) -> None:
                        "`runner-wizard check --answers FILE`, a glob like 'rbac.*', or 'all'")
 
 
-def command(args: Any, opts: Any) -> int:
+def command(args: Any, opts: Any, kube_opening: Any = None) -> int:
     from ..answers import load
 
     from ..results import parse_ignore
@@ -141,7 +144,7 @@ def command(args: Any, opts: Any) -> int:
     _require_context(answers, opts)
     as_json = bool(getattr(args, "json", False))
     results = run_checks(answers, kubeconfig=getattr(opts, "kubeconfig", None),
-                         context=getattr(opts, "context", None))
+                         context=getattr(opts, "context", None), kube_opening=kube_opening)
     if as_json:
         print(report_json(results, ignore))
     else:

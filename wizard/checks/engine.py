@@ -158,8 +158,10 @@ class CheckContext:
     """What a check sees: the answers, shared facts, and helpers to build results."""
 
     def __init__(self, answers: Answers, *, kubeconfig: str | None = None, context: str | None = None,
-                 timeout_scale: float = 1.0):
+                 timeout_scale: float = 1.0, kube_opening: Any = None):
         self.answers = answers
+        self.kube_opening = kube_opening
+        """A :class:`wizard.kube.Opening` started earlier (e.g. while the answers were read)."""
         self.kubeconfig = kubeconfig
         self.context = context or answers.cluster.context
         self.timeout_scale = timeout_scale
@@ -274,6 +276,10 @@ class CheckContext:
         from ..kube import Kube, KubeError
 
         def connect() -> Any:
+            if self.kube_opening is not None:
+                opened = self.kube_opening.take(self.kubeconfig, self.context, wait=self._remaining())
+                if opened is not None:
+                    return opened
             k = Kube.connect(self.kubeconfig, self.context, timeout=self.t(4.0))
             k.version()  # prove it answers
             return k
@@ -343,6 +349,13 @@ def _call(ctx: CheckContext, b: _Bound, deadline: float) -> list[Result]:
     return [out] if isinstance(out, Result) else list(out)
 
 
+def _warm_kube(ctx: CheckContext) -> None:
+    try:
+        ctx.kube()
+    except Skip:  # the checks that need it report why
+        pass
+
+
 def run_specs(specs: Sequence[CheckSpec], answers: Answers, *, kubeconfig: str | None = None,
               context: str | None = None, steps: Sequence[str] | None = None,
               ids: Sequence[str] | None = None, on_result: Callable[[Result], None] | None = None,
@@ -366,7 +379,11 @@ def run_specs(specs: Sequence[CheckSpec], answers: Answers, *, kubeconfig: str |
                 except Exception:  # a UI callback must not break the run
                     pass
 
-    runner = _DaemonRunner(min(160, max(4, len(plan))), "check")  # mostly I/O waits
+    runner = _DaemonRunner(min(160, max(4, len(plan)) + 1), "check")  # mostly I/O waits
+    if any("kube" in b.spec.needs for b in plan):
+        # Most checks wait for the cluster connection: open it (TLS handshake, /version) before
+        # anything else competes for the interpreter.
+        runner.start(lambda: _warm_kube(ctx))
     finished: queue.SimpleQueue[tuple[str, list[Result]]] = queue.SimpleQueue()
     pending: dict[str, tuple[_Bound, float]] = {}
     waiting = list(plan)

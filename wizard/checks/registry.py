@@ -77,7 +77,7 @@ def _pool(p: Probe, *, verify: bool, timeout: float, connect_to: str | None) -> 
         if verify:
             sslctx = _ctx_verified(p.roots)
         else:
-            sslctx = ssl.create_default_context()
+            sslctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no trust store to load: nothing is verified
             sslctx.check_hostname = False
             sslctx.verify_mode = ssl.CERT_NONE
         cls = urllib3.HTTPSConnectionPool if verify else UnverifiedHTTPSPool

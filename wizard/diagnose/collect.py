@@ -52,19 +52,9 @@ LogSource = Callable[[str, str, str, bool], "str | None"]
 
 def decode_helm_release(secret: dict[str, Any]) -> dict[str, Any] | None:
     """Decode ``data.release`` of a Helm v3 release Secret into the release JSON."""
-    raw = (secret.get("data") or {}).get("release")
-    if not raw:
-        return None
-    try:
-        blob = base64.b64decode(raw)
-        if blob[:2] != b"\x1f\x8b" and not blob.lstrip().startswith(b"{"):
-            blob = base64.b64decode(blob)
-        if blob[:2] == b"\x1f\x8b":
-            blob = gzip.decompress(blob)
-        doc = json.loads(blob)
-    except (binascii.Error, OSError, ValueError, EOFError):
-        return None
-    return doc if isinstance(doc, dict) else None
+    from ..helm import decode_release
+
+    return decode_release(secret)
 
 
 def encode_helm_release(doc: dict[str, Any]) -> str:
