@@ -194,7 +194,7 @@ def infer(kube: Kube, st: ClusterState, *, group_id: int | None = None, project_
     if chart_creates_service_account(mv):
         inf.helm_objects_to_keep.append(f"/api/v1/namespaces/{quote(st.namespace)}/serviceaccounts/{quote(manager_sa)}")
         rows.append(Row("manager SA", f"ServiceAccount {manager_sa} made by the chart",
-                        f"the same ServiceAccount, kept and managed by runner-wizard (serviceAccount.create: false)"))
+                        "the same ServiceAccount, kept and managed by runner-wizard (serviceAccount.create: false)"))
     if job_sa:
         cluster["job_service_account"] = job_sa
         exists = st.service_accounts.get((st.jobs_namespace, job_sa))
@@ -328,7 +328,7 @@ def command(args: Any, opts: Any) -> int:
     from wizard.diagnose.collect import Collector
     from wizard.diagnose.engine import resolve_release
     from wizard.kube import Kube, KubeError
-    from wizard.lifecycle.common import bad, consent
+    from wizard.lifecycle.common import bad, go_ahead
     from wizard.logsafe import redact
     from wizard.progress import Event
 
@@ -357,16 +357,10 @@ def command(args: Any, opts: Any) -> int:
         with tempfile.TemporaryDirectory(prefix="runner-wizard-adopt-") as scratch:
             probe = write_answers(inf.answers, Path(scratch) / save.name, inf.ca_pem)
             load(probe)
-        if args.dry_run:
-            print(f"dry run: nothing was written or applied (the answers would go to {save})")
-            return 0
-        ask = consent(args)
+        ask, rc = go_ahead(args, f"write {save} and apply it?", nothing="nothing was written or applied",
+                           dry_run_note=f" (the answers would go to {save})")
         if ask is None:
-            print("nothing was written or applied: no terminal to ask; rerun with --yes")
-            return 1
-        if not ask(f"write {save} and apply it?", False):
-            print("nothing was written or applied")
-            return 1
+            return rc
         write_answers(inf.answers, save, inf.ca_pem)
         print(f"answers written: {save}")
         answers = load(save)

@@ -162,3 +162,20 @@ def consent(args: Any) -> Confirm | None:
     if sys.stdin.isatty() and sys.stdout.isatty():
         return terminal_confirm
     return None
+
+
+def go_ahead(args: Any, question: str, *, nothing: str = "nothing was changed",
+             dry_run_note: str = "") -> tuple[Confirm | None, int]:
+    """The gate before a change: a dry run stops (exit 0), no terminal without ``--yes`` or a "no"
+    stops (exit 1), each saying that nothing happened; otherwise ``(ask, 0)`` to go on with."""
+    if getattr(args, "dry_run", False):
+        print(f"dry run: {nothing}{dry_run_note}")
+        return None, 0
+    ask = consent(args)
+    if ask is None:
+        print(f"{nothing}: no terminal to ask; rerun with --yes")
+        return None, 1
+    if not ask(question, False):
+        print(nothing)
+        return None, 1
+    return ask, 0

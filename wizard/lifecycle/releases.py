@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from wizard import chart as _chart
 from wizard.errors import WizardError
-from wizard.lifecycle.common import (Confirm, Revision, Target, bad, connect, consent, current, helm_binary,
+from wizard.lifecycle.common import (Confirm, Revision, Target, bad, connect, current, go_ahead, helm_binary,
                                      revisions, target_from_args)
 
 if TYPE_CHECKING:
@@ -225,16 +225,9 @@ def rollback_command(args: Any, opts: Any) -> int:
             return 0
         print(preview(t, cur, new_version=to.chart_version, new_values=to.values,
                       new_label=f"revision {to.number} (chart {to.chart_version})"))
-        if args.dry_run:
-            print("dry run: nothing was changed")
-            return 0
-        ask = consent(args)
+        ask, rc = go_ahead(args, f"roll {t} back to revision {to.number}?")
         if ask is None:
-            print("nothing was changed: no terminal to ask; rerun with --yes")
-            return 1
-        if not ask(f"roll {t} back to revision {to.number}?", False):
-            print("nothing was changed")
-            return 1
+            return rc
         now = rollback(kube, t, to.number)
         print(f"rolled back: {t} is at revision {now.number} (chart {now.chart_version}, a copy of revision "
               f"{to.number})")
@@ -286,16 +279,9 @@ def upgrade_command(args: Any, opts: Any) -> int:
         if cur.chart_version == version and not values_diff(cur.values, rendered.values):
             print(f"nothing to upgrade: {t} already runs chart {version} with these values")
             return 0
-        if args.dry_run:
-            print("dry run: nothing was changed")
-            return 0
-        ask = consent(args)
+        ask, rc = go_ahead(args, f"upgrade {t} to chart {version}?")
         if ask is None:
-            print("nothing was changed: no terminal to ask; rerun with --yes")
-            return 1
-        if not ask(f"upgrade {t} to chart {version}?", False):
-            print("nothing was changed")
-            return 1
+            return rc
         return _upgrade(kube, t, a, cur, args, opts, ask)
     finally:
         kube.close()
