@@ -149,16 +149,8 @@ class WizardApp(App["Answers | None"]):
     # ------------------------------------------------------------------ recovery hook
 
     def action_recover(self, then: Any = None) -> None:
-        """Open guided recovery (``screens/recover.py``) when it is installed; ``then`` runs after it."""
-        try:
-            module = importlib.import_module("screens.recover")
-        except ImportError:
-            self.notify("Recovery mode is not available yet in this version; use "
-                        "runner-wizard diagnose from a shell.", title="Recovery", severity="warning",
-                        timeout=8)
-            if then is not None:
-                then()
-            return
+        """Open guided recovery (``screens/recover.py``); ``then`` runs after it."""
+        module = importlib.import_module("screens.recover")  # imported on first use: start-up stays light
         try:
             answers = self.state.answers()
         except Exception:

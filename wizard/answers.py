@@ -11,7 +11,7 @@ import difflib
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -1042,6 +1042,3 @@ def save(a: Answers, path: str | os.PathLike[str]) -> Path:
     _log.info("wrote answers file %s", p)
     return p
 
-
-def with_changes(a: Answers, **changes: Any) -> Answers:
-    return replace(a, **changes)

@@ -201,18 +201,6 @@ def set_value(raw: Raw, path: str, value: Any) -> None:
     cur[last] = value
 
 
-def del_value(raw: Raw, path: str) -> None:
-    parts = _parts(path)
-    cur: Any = raw
-    for p in parts[:-1]:
-        cur = cur[p] if isinstance(p, int) and isinstance(cur, list) and p < len(cur) else (
-            cur.get(p) if isinstance(cur, dict) else None)
-        if cur is None:
-            return
-    if isinstance(cur, dict):
-        cur.pop(parts[-1], None)
-
-
 def token_source(raw: Raw) -> str:
     src = raw.get("_token_source")
     if src in TOKEN_SOURCES:
@@ -607,11 +595,6 @@ def step(step_id: str) -> Step:
     raise KeyError(step_id)
 
 
-def step_checks(step_id: str) -> tuple[str, ...]:
-    """The check-engine step ids to run for a wizard step."""
-    return step(step_id).checks
-
-
 def all_fields() -> Iterator[tuple[Step, Field]]:
     for s in STEPS:
         for f in s.fields:
@@ -929,8 +912,8 @@ def new_record(f: Field) -> dict[str, Any]:
 
 
 __all__ = [
-    "KINDS", "Field", "Step", "STEPS", "STEP_IDS", "FORM_STEP_IDS", "DEFAULTS", "step", "step_checks",
-    "get_value", "set_value", "del_value", "validate_field", "validate_step", "check_value", "parse_input",
+    "KINDS", "Field", "Step", "STEPS", "STEP_IDS", "FORM_STEP_IDS", "DEFAULTS", "step",
+    "get_value", "set_value", "validate_field", "validate_step", "check_value", "parse_input",
     "format_value", "initial_raw", "prune", "provisional", "finalize", "replay", "is_reference",
     "secret_defaults", "secret_reference", "store_secret", "with_drafts", "token_source", "ca_mode",
     "find_field", "step_of", "field_value", "set_field", "new_record",
