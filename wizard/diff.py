@@ -274,8 +274,8 @@ def release_pair(namespace: str, release: str, current: Any, wanted_chart: str,
     live = None
     if current is not None:
         live = {"chart": current.chart, "status": current.status,
-                "values": mask_values(_canon(current.values or {}))}
-    merged = {"chart": wanted_chart, "status": "deployed", "values": mask_values(_canon(dict(wanted_values)))}
+                "values": mask_values(canonical_values(current.values or {}))}
+    merged = {"chart": wanted_chart, "status": "deployed", "values": mask_values(canonical_values(dict(wanted_values)))}
     return Pair(name, to_yaml(live), to_yaml(merged))
 
 
@@ -398,12 +398,13 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._:@+-]", "_", name)[:240] or "_"
 
 
-def _canon(value: Any) -> Any:
-    """Values as helm stores them (JSON round trip, no nulls), so equal values print equal."""
+def canonical_values(value: Any) -> Any:
+    """Helm values as helm stores them (JSON round trip: ints/floats, key order; no nulls), so equal
+    values compare and print equal."""
     if isinstance(value, dict):
-        return {str(k): _canon(v) for k, v in value.items() if v is not None}
+        return {str(k): canonical_values(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_canon(v) for v in value]
+        return [canonical_values(v) for v in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value

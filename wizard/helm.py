@@ -333,7 +333,9 @@ def up_to_date(t: HelmTarget, state: ReleaseState | None) -> bool:
     if state.chart_version != t.chart_version:
         return False
     wanted = safe_load(Path(t.values_file).read_text(encoding="utf-8")) or {}
-    return _canon(wanted) == _canon(state.values)
+    from .diff import canonical_values
+
+    return canonical_values(wanted) == canonical_values(state.values)
 
 
 def upgrade(t: HelmTarget) -> str:
@@ -436,13 +438,3 @@ def _has_repo(binary: str, name: str) -> bool:
     except ValueError:
         return False
 
-
-def _canon(value: Any) -> Any:
-    """Values as helm stores them: JSON round trip (ints/floats, key order) without nulls."""
-    if isinstance(value, dict):
-        return {str(k): _canon(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_canon(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
