@@ -270,6 +270,11 @@ class CheckContext:
             with self._lock:
                 self.secret_values.add(value)
 
+    def secrets_now(self) -> tuple[str, ...]:
+        """A snapshot of the secret values seen so far (other checks add to the set concurrently)."""
+        with self._lock:
+            return tuple(self.secret_values)
+
     # ---- common facts used by several areas
 
     def kube(self) -> Any:
@@ -322,7 +327,7 @@ def _selected(b: _Bound, steps: Sequence[str] | None, ids: Sequence[str] | None)
     return True
 
 
-def _redacted(r: Result, secrets: set[str]) -> Result:
+def _redacted(r: Result, secrets: Iterable[str]) -> Result:
     extra = sorted((s for s in secrets if s), key=len, reverse=True)
     data = {k: (redact(v, extra) if isinstance(v, str) else v) for k, v in r.data.items()}
     return replace(r, title=redact(r.title, extra), detail=redact(r.detail, extra), fix=redact(r.fix, extra),
@@ -368,7 +373,8 @@ def run_specs(specs: Sequence[CheckSpec], answers: Answers, *, kubeconfig: str |
     collected: dict[str, list[Result]] = {}
 
     def emit(b: _Bound, results: list[Result]) -> None:
-        results = [_redacted(r, ctx.secret_values) for r in results]
+        secrets = ctx.secrets_now()
+        results = [_redacted(r, secrets) for r in results]
         collected[b.id] = results
         ctx._results[b.id] = results
         ctx._done[b.id].set()
