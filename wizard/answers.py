@@ -439,7 +439,7 @@ class _Parser:
 
     def parse(self, raw: object) -> Answers | None:
         top = self.mapping(raw, "", ("version", "gitlab", "cluster", "runner", "host_aliases",
-                                     "registries", "node_runtime"))
+                                     "registries", "node_runtime", "clusters"))  # clusters: wizard.fleet
         if not isinstance(raw, Mapping):
             return None
         version = top.get("version")

@@ -954,8 +954,11 @@ def _tty_confirm(question: str, default: bool) -> bool:
     return ans in ("y", "yes")
 
 
-def command(args: Any, opts: Any) -> int:
-    """``runner-wizard apply --answers FILE [--dry-run] [--yes] [--out DIR] [--force-conflicts] [--ignore ID,...]``."""
+def command(args: Any, opts: Any, *, answers: Answers | None = None, record: Any = None) -> int:
+    """``runner-wizard apply --answers FILE [--dry-run] [--yes] [--out DIR] [--force-conflicts] [--ignore ID,...]``.
+
+    ``answers`` (already read, e.g. one cluster of a fleet) and ``record`` (called with the
+    report) are for :mod:`wizard.fleet_cli`."""
     from .answers import load
     from .checks import validate_ignore
     from .kube import Kube
@@ -969,7 +972,7 @@ def command(args: Any, opts: Any) -> int:
         preflight_out(Path(args.out))
     opening = Kube.opening(opts.kubeconfig, opts.context)  # the TLS handshake overlaps reading the answers
     settings = getattr(opts, "settings", None) or _settings_from_env()
-    answers = settings.with_answers(load(args.answers))
+    answers = settings.with_answers(answers if answers is not None else load(args.answers))
     dry_run = bool(args.dry_run)
     _require_secrets(answers)
     ignore = parse_ignore(getattr(args, "ignore", None))
@@ -1017,6 +1020,8 @@ def command(args: Any, opts: Any) -> int:
         raise
     finally:
         kube.close()
+    if record is not None:
+        record(report=report)
     if dry_run:
         import contextlib
 

@@ -133,18 +133,23 @@ def validate_ignore(answers: Answers, ignore: Sequence[str]) -> None:
                        "`runner-wizard check --answers FILE`, a glob like 'rbac.*', or 'all'")
 
 
-def command(args: Any, opts: Any, kube_opening: Any = None) -> int:
+def command(args: Any, opts: Any, kube_opening: Any = None, *, answers: Any = None,
+            record: Any = None) -> int:
+    """``runner-wizard check``; ``answers`` (already read, e.g. one cluster of a fleet) and
+    ``record`` (called with the results) are for :mod:`wizard.fleet_cli`."""
     from ..answers import load
 
     from ..results import parse_ignore
 
-    answers = load(args.answers)
+    answers = answers if answers is not None else load(args.answers)
     ignore = parse_ignore(getattr(args, "ignore", None))
     validate_ignore(answers, sorted(ignore))
     _require_context(answers, opts)
     as_json = bool(getattr(args, "json", False))
     results = run_checks(answers, kubeconfig=getattr(opts, "kubeconfig", None),
                          context=getattr(opts, "context", None), kube_opening=kube_opening)
+    if record is not None:
+        record(results=results, ignore=ignore)
     if as_json:
         print(report_json(results, ignore))
     else:
