@@ -237,3 +237,35 @@ def test_every_member_is_what_the_base_and_its_overrides_say(tmp_path_factory, e
         c = m.answers.cluster
         assert (c.context, c.runner_namespace, c.jobs_namespace, m.answers.node_runtime) == \
             (ctx, rns or "ci", jns or "jobs", rt or "containerd")
+
+
+def test_render_gitops_of_a_fleet(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("RUNNER_WIZARD_CHART", raising=False)  # the engine fetches the chart: no local one
+    p = write(tmp_path, doc({"context": "arn:aws:eks:eu-west-1:1:cluster/ci"},
+                            {"context": "us", "cluster": {"jobs_namespace": "jobs-us"}}))
+    assert main(["render", "--answers", str(p), "--out", str(tmp_path / "o"), "--gitops", "argocd"]) == 0
+    root = tmp_path / "o" / "gitops-argocd"
+    appset = yaml.safe_load((root / "applicationset.yaml").read_text())
+    assert appset["kind"] == "ApplicationSet"
+    elements = appset["spec"]["generators"][0]["list"]["elements"]
+    assert [e["cluster"] for e in elements] == ["arn:aws:eks:eu-west-1:1:cluster/ci", "us"]
+    assert [e["name"] for e in elements] == ["arn-aws-eks-eu-west-1-1-cluster-ci", "us"]
+    assert 'namespace = "jobs-us"' in elements[1]["values"] and 'namespace = "jobs"' in elements[0]["values"]
+    assert sorted(x.name for x in (root / "clusters").iterdir()) == ["arn-aws-eks-eu-west-1-1-cluster-ci", "us"]
+    assert "--context us" in (root / "clusters" / "us" / "SECRETS.md").read_text()
+    assert not (root / "application.yaml").exists()
+    assert main(["render", "--answers", str(p), "--out", str(tmp_path / "f"), "--gitops", "flux"]) == 0
+    assert (tmp_path / "f" / "gitops-flux" / "clusters" / "us" / "helmrelease.yaml").is_file()
+    # one context of the fleet: today's single-cluster export, with that cluster's answers
+    assert main(["render", "--answers", str(p), "--out", str(tmp_path / "one"), "--gitops", "argocd",
+                 "--context", "us"]) == 0
+    app = yaml.safe_load((tmp_path / "one" / "gitops-argocd" / "application.yaml").read_text())
+    assert 'namespace = "jobs-us"' in app["spec"]["source"]["helm"]["valuesObject"]["runners"]["config"]
+
+
+def test_render_gitops_of_a_fleet_with_a_bad_override_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("RUNNER_WIZARD_CHART", raising=False)
+    p = write(tmp_path, doc({"context": "eu"}, {"context": "us", "node_runtime": "podman"}))
+    assert main(["render", "--answers", str(p), "--out", str(tmp_path / "o"), "--gitops", "flux"]) == 2
+    assert "clusters[1].node_runtime" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
