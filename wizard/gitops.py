@@ -397,8 +397,8 @@ def export_fleet(members: list[tuple[str, Rendered, ChartSource]], engine: Engin
         files["applicationset.yaml"] = head + dump_yaml(appset)
         text = ["# GitLab Runner on several clusters with Argo CD", "", HEADER, "",
                 "1. Create, in every cluster, the Secrets its `clusters/<name>/SECRETS.md` lists.",
-                f"2. Register each cluster in Argo CD under its kubeconfig context name (`argocd cluster add "
-                f"CONTEXT` does); the ApplicationSet's destination is `name: <context>`.",
+                "2. Register each cluster in Argo CD under its kubeconfig context name (`argocd cluster add "
+                "CONTEXT` does); the ApplicationSet's destination is `name: <context>`.",
                 f"3. Commit this folder and, in `applicationset.yaml`, replace `{GIT_REPO_PLACEHOLDER}` and "
                 f"`{GIT_PATH_PLACEHOLDER}` with the repository and the folder's path in it.",
                 f"4. Apply `applicationset.yaml` in the `{argocd_namespace}` namespace. It makes one Application "
