@@ -339,6 +339,8 @@ def _record(o: Outcome, name: str, **kw: Any) -> None:
             o.verified = bool(report.verified)
         if report.stopped:
             o.note = f"stopped ({report.stopped})"
+        elif o.verified is False:
+            o.note = "not verified"
     if diag is not None:
         results = list(diag.results)
     if results is not None:
