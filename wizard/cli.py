@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = cmd("check", "run every live check; changes nothing")
     sp.add_argument("--answers", metavar="FILE", required=True)
+    _settings_options(sp, "chart_version")
     sp.add_argument("--json", action="store_true",
                     help="print one JSON document (a result per check: id, status, detail, fix) for scripts")
     _ignore_option(sp)

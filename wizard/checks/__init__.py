@@ -142,6 +142,8 @@ def command(args: Any, opts: Any, kube_opening: Any = None, *, answers: Any = No
     from ..results import parse_ignore
 
     answers = answers if answers is not None else load(args.answers)
+    if getattr(opts, "settings", None) is not None:
+        answers = opts.settings.with_answers(answers)  # --chart-version: the chart's helper image
     ignore = parse_ignore(getattr(args, "ignore", None))
     validate_ignore(answers, sorted(ignore))
     _require_context(answers, opts)
