@@ -215,3 +215,47 @@ def load(path: str | Path, *, field_name: str = "--answers") -> Fleet | None:
     data = safeio.read_regular(p, limit=safeio.ANSWERS_LIMIT, field=field_name, what="answers file")
     text = safeio.decode_text(data, field=field_name, source=str(p), what="answers file")
     return from_raw(loads(text, source=str(p)), base_dir=p.resolve().parent, source=str(p))
+
+
+# ----------------------------------------------------------------------------- front ends
+
+
+def entries(fleet: Fleet | None) -> list[dict[str, Any]]:
+    """The ``clusters`` entries of a fleet as mappings (context first, then its overrides)."""
+    return [] if fleet is None else [{"context": c, **copy.deepcopy(o)} for c, o in fleet.entries]
+
+
+def with_contexts(current: list[dict[str, Any]], selected: Iterable[str], listed: Iterable[str]) -> list[dict[str, Any]]:
+    """The entries after a pick of ``selected`` among the ``listed`` contexts: entries of contexts
+    still selected keep their overrides, entries of contexts not listed (another machine's
+    kubeconfig) are kept untouched, newly selected contexts get an entry without overrides."""
+    chosen, shown = list(dict.fromkeys(selected)), set(listed)
+    out = [copy.deepcopy(e) for e in current if e.get("context") in chosen or e.get("context") not in shown]
+    have = {e.get("context") for e in out}
+    return out + [{"context": c} for c in chosen if c not in have]
+
+
+def dumps(answers: Answers, clusters: list[dict[str, Any]]) -> str:
+    """The answers file text: :func:`wizard.answers.dumps`, then the ``clusters`` section when
+    there is one."""
+    import yaml
+
+    from .answers import dumps as dumps_answers
+
+    text = dumps_answers(answers)
+    if not clusters:
+        return text
+    return text + yaml.safe_dump({"clusters": clusters}, sort_keys=False, default_flow_style=False,
+                                 allow_unicode=True, width=100)
+
+
+def save(answers: Answers, path: str | Path, clusters: list[dict[str, Any]]) -> Path:
+    """Write the answers file atomically, with its ``clusters`` section. Returns the path."""
+    import os
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp")
+    tmp.write_text(dumps(answers, clusters), encoding="utf-8")
+    os.replace(tmp, p)
+    return p
