@@ -223,6 +223,7 @@ def run(name: str, args: argparse.Namespace, opts: Any, command: Command) -> int
             return 1
         args = argparse.Namespace(**{**vars(args), "yes": True})
     as_json = bool(getattr(args, "json", False))
+    _warm(name)
     t0 = time.monotonic()
     outcomes = _run_all(members, _per_member_args(args, members), opts, command, name)
     seconds = time.monotonic() - t0
@@ -244,6 +245,23 @@ def run(name: str, args: argparse.Namespace, opts: Any, command: Command) -> int
         print(summary_table(name, outcomes, seconds))
     log.info("fleet %s on %d clusters: exit %s after %.2fs", name, len(outcomes), worst, seconds)
     return worst
+
+
+WARM = {"check": ("checks.engine", "checks.cluster", "checks.gitlab", "checks.tls", "checks.registry", "checks.dns"),
+        "apply": ("apply", "render", "helm", "tokens", "verify", "diff", "checks.engine", "checks.cluster"),
+        "diagnose": ("diagnose.engine", "diagnose.collect", "diagnose.analyzers", "diagnose.fixes")}
+
+
+def _warm(name: str) -> None:
+    """Import what every cluster's thread imports, once, before the threads start: they would
+    otherwise queue on the same module locks (and an import cycle across threads deadlocks)."""
+    import importlib
+
+    for mod in WARM.get(name, ()):
+        try:
+            importlib.import_module(f"{__package__}.{mod}")
+        except ImportError:  # a module that moved: the thread imports what it needs itself
+            log.debug("fleet: no module %s to import ahead", mod)
 
 
 def _json_or_text(text: str) -> Any:
