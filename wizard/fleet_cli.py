@@ -52,11 +52,21 @@ _HAS_CLUSTERS = re.compile(rb"^clusters[ \t]*:", re.M)
 def mentions_clusters(path: str | Path) -> bool:
     """A cheap look (no YAML parse, nothing imported) whether an answers file has a top-level
     ``clusters:`` key. Unreadable files say no: the command's own reading reports them."""
+    import os
+    import stat
+
     try:
-        with open(Path(path).expanduser(), "rb") as fh:
-            data = fh.read(1 << 20)
+        fd = os.open(Path(path).expanduser(), os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except (OSError, ValueError):
         return False
+    try:  # a FIFO or device is not read here (it would block or never end): the command rejects it
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        data = os.read(fd, 1 << 20)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
     return bool(_HAS_CLUSTERS.search(data))
 
 

@@ -269,3 +269,13 @@ def test_render_gitops_of_a_fleet_with_a_bad_override_writes_nothing(tmp_path, c
     assert main(["render", "--answers", str(p), "--out", str(tmp_path / "o"), "--gitops", "flux"]) == 2
     assert "clusters[1].node_runtime" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_wants_fleet_never_reads_a_fifo(tmp_path):
+    import os
+
+    fifo = tmp_path / "answers.fifo"
+    os.mkfifo(fifo)
+    assert not fleet_cli.mentions_clusters(fifo)  # returns at once: nothing writes to the FIFO
+    assert not fleet_cli.mentions_clusters(tmp_path)  # a folder
+    assert not fleet_cli.mentions_clusters(tmp_path / "missing.yaml")
