@@ -32,7 +32,7 @@ from .common import (API_SERVER_PLACEHOLDER, CERTS_DIR_JOBS, CERTS_DIR_MANAGER, 
 from .external import external_files
 from .files import preflight_out, secrets_yaml, write
 from .inputs import Inputs, load_inputs
-from .manifests import build_manifests
+from .manifests import build_manifests, token_secret_object
 from .nodes import build_node_files
 from .result import Rendered
 from .text import build_next_steps, build_smoke_test
@@ -43,7 +43,8 @@ __all__ = [
     "DIND_ENV", "EXTERNAL_DIR", "EXTERNAL_KUBE_CA", "EXTERNAL_KUBE_TOKEN", "EXTERNAL_KUBECONFIG", "HEADER",
     "PSA_ENFORCE", "Inputs", "Rendered", "build", "build_config_template", "build_manifests", "build_next_steps",
     "build_node_files", "build_smoke_test", "build_values", "ca_secret_key", "command", "dump_yaml", "dump_yaml_all",
-    "load_inputs", "needs_privileged_psa", "preflight_out", "render", "secrets_yaml", "write",
+    "load_inputs", "needs_privileged_psa", "preflight_out", "render", "secrets_yaml", "token_secret_object",
+    "write",
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from .. import names, rbac
@@ -72,6 +73,19 @@ def build_manifests(a: Answers, ca_pem: str | None) -> list[dict]:
     return objs
 
 
+def token_secret_object(a: Answers, token: str, registration_token: str = "",
+                        annotations: Mapping[str, str] | None = None) -> dict:
+    """The Secret the chart reads the runner token from (``runners.secret``): both keys, the one not
+    used empty. ``annotations``: what apply records about a runner it created (its id)."""
+    sec = secret_object(a, names.token_secret(a), a.cluster.runner_namespace, "token", {
+        "runner-token": token.strip(),
+        "runner-registration-token": registration_token.strip(),
+    })
+    if annotations:
+        sec["metadata"]["annotations"] = dict(annotations)
+    return sec
+
+
 def secret_objects(a: Answers, runner_token: str | None) -> list[dict]:
     """The Secrets carrying credentials, with the secret references resolved now.
 
@@ -93,10 +107,7 @@ def secret_objects(a: Answers, runner_token: str | None) -> list[dict]:
         elif g.registration_token is not None:
             reg_token = g.registration_token.resolve("gitlab.registration_token")
         if token is not None or reg_token is not None:
-            out.append(secret_object(a, names.token_secret(a), a.cluster.runner_namespace, "token", {
-                "runner-token": (token or "").strip(),
-                "runner-registration-token": (reg_token or "").strip(),
-            }))
+            out.append(token_secret_object(a, token or "", reg_token or ""))
     for i, reg in enumerate(a.registries):
         if not reg.needs_pull_secret:
             continue
