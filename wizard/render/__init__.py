@@ -12,7 +12,7 @@ One module per artifact:
 - :mod:`.manifests`: the Kubernetes objects (namespaces, ServiceAccounts, Role, bindings, Secrets);
 - :mod:`.nodes`: node files (CRI-O and containerd registry settings, registry CAs, install.sh);
 - :mod:`.external`: the files for a manager on a VM (``mode: external``);
-- :mod:`.text`: text for people (NEXT-STEPS.md, the smoke-test pipeline);
+- :mod:`.text`: text for people (NEXT-STEPS.md from ``wizard/templates/next-steps.md``, the smoke test);
 - :mod:`.files`: writing them (all or nothing); :mod:`.common`: what they share.
 """
 
@@ -86,7 +86,8 @@ def build(inputs: Inputs) -> Rendered:
     runtimes = _runtimes(a, inputs.node_runtime)
     files.update(build_node_files(a, runtimes, inputs.registry_cas))
     files["smoke-test.gitlab-ci.yml"] = build_smoke_test(a)
-    files["NEXT-STEPS.md"] = build_next_steps(a, files, ca_pem=ca_pem, runtimes=runtimes)
+    files["NEXT-STEPS.md"] = build_next_steps(a, files, ca_pem=ca_pem, runtimes=runtimes,
+                                              templates=inputs.templates)
     executable = frozenset(p for p in files if p.endswith(".sh"))
     ordered = {k: files[k] for k in sorted(files)}
     return Rendered(values=values, config_template=template, manifests=manifests, files=ordered,

@@ -1,7 +1,8 @@
 """What render needs besides the answers, read beforehand: render itself reads no file.
 
 :func:`load_inputs` reads every file the answers name (the GitLab CA bundle, the registry CA
-files) and checks it, so bad input is found here, before anything is built or written.
+files) and checks it, so bad input is found here, before anything is built or written; and the
+text templates shipped in the package (``wizard/templates/``).
 Secret references are not read here: :meth:`Rendered.secret_objects` resolves them on request.
 """
 
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..answers import Answers
+from .text import Sections, load_templates
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Inputs:
     """``mode: external``: the cluster API's URL for the VM's kubeconfig."""
     api_ca_pem: str | None = None
     """``mode: external``: the cluster's CA for the VM."""
+    templates: Sections = field(default_factory=load_templates, repr=False)
+    """The text templates shipped in the package (NEXT-STEPS.md), read once per process."""
 
 
 def load_inputs(answers: Answers, *, node_runtime: str | None = None, ca_pem: str | None = None,
@@ -51,4 +55,5 @@ def load_inputs(answers: Answers, *, node_runtime: str | None = None, ca_pem: st
             if reg.ca_file:
                 registry_cas[i] = ca_from_file(a.resolve_path(reg.ca_file), field=f"registries[{i}].ca_file")
     return Inputs(answers=a, ca_pem=ca_pem, registry_cas=registry_cas, node_runtime=node_runtime,
-                  runner_token=runner_token, api_server=api_server, api_ca_pem=api_ca_pem)
+                  runner_token=runner_token, api_server=api_server, api_ca_pem=api_ca_pem,
+                  templates=load_templates())

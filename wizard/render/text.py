@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from string import Template
 from typing import Any
 
 from .. import chart, names
@@ -66,201 +71,157 @@ def _secret_shell(ref: SecretRef | str | None, fallback_var: str) -> str:
     return shlex.quote(ref)
 
 
+@dataclass(frozen=True)
+class Section:
+    """One piece of a text template: an optional step title and its body (``string.Template``)."""
+
+    title: str
+    body: Template
+
+    def fill(self, **values: Any) -> str:
+        return self.body.substitute(values)
+
+
+Sections = Mapping[str, Section]
+
+_MARK = re.compile(r"^<!-- ([a-z0-9_-]+)(?: \| (.+?))? -->$", re.M)
+
+
+def parse_sections(text: str) -> dict[str, Section]:
+    """``<!-- name -->`` or ``<!-- name | Step title -->`` starts a section that runs to the next one; the
+    blank lines around it are dropped; text before the first marker is ignored."""
+    marks = list(_MARK.finditer(text))
+    out: dict[str, Section] = {}
+    for m, nxt in zip(marks, [*marks[1:], None]):
+        body = text[m.end():nxt.start() if nxt is not None else len(text)].strip("\n")
+        out[m.group(1)] = Section(m.group(2) or "", Template(body))
+    return out
+
+
+@functools.cache
+def load_templates() -> Sections:
+    """The text templates shipped in the package (``wizard/templates/next-steps.md``), read once."""
+    from importlib.resources import files
+
+    return parse_sections((files("wizard") / "templates" / "next-steps.md").read_text(encoding="utf-8"))
+
+
 def build_next_steps(a: Answers, rendered_files: dict[str, str], *, ca_pem: str | None,
-                     runtimes: list[str]) -> str:
+                     runtimes: list[str], templates: Sections | None = None) -> str:
+    """NEXT-STEPS.md: the numbered steps that do by hand what ``apply`` does, from the templates' sections."""
+    t = templates if templates is not None else load_templates()
     c, r, g = a.cluster, a.runner, a.gitlab
     rns, jns = c.runner_namespace, c.jobs_namespace
-    out: list[str] = [f"# Next steps: GitLab Runner {r.name!s} on Kubernetes", "",
-                      f"{HEADER} Run the commands in order, from this folder.", ""]
+    out: list[str] = [t["title"].fill(name=str(r.name), header=HEADER), ""]
     n = 0
 
-    def step(title: str, *body: str) -> None:
+    def step(key: str, *body: str) -> None:
         nonlocal n
         n += 1
-        out.append(f"## {n}. {title}")
+        out.append(f"## {n}. {t[key].title}")
         out.append("")
         out.extend(body)
         out.append("")
 
-    def sh(*cmds: str) -> str:
-        return "```sh\n" + "\n".join(cmds) + "\n```"
-
     ctx = f" --context {shlex.quote(c.context)}" if c.context else ""
-    manifests_step = 0
     kubectl = f"kubectl{ctx}"
 
     # nodes
     node_dirs = [rt for rt in runtimes if f"nodes/{rt}/install.sh" in rendered_files]
     if node_dirs:
-        which = (f"`nodes/{node_dirs[0]}/`" if len(node_dirs) == 1 else
-                 " or ".join(f"`nodes/{rt}/`" for rt in node_dirs) +
-                 " (the runtime was not known when rendering: use the folder that matches "
-                 "`kubectl get nodes -o wide`, column CONTAINER-RUNTIME)")
-        body = [f"Image pulls are done by the node's container runtime, not by the runner, so every node "
-                f"that can run job pods needs the registry settings in {which}.",
-                "Copy the folder to each node and run its script as root:", "",
-                sh(f"scp -r nodes/{node_dirs[0]} root@NODE:/tmp/runner-wizard-nodes",
-                   "ssh root@NODE bash /tmp/runner-wizard-nodes/install.sh")]
+        folders = (f"`nodes/{node_dirs[0]}/`" if len(node_dirs) == 1 else
+                   t["nodes-runtime-unknown"].fill(folders=" or ".join(f"`nodes/{rt}/`" for rt in node_dirs)))
+        body = [t["nodes"].fill(folders=folders, runtime=node_dirs[0])]
         cred = [(i, reg) for i, reg in enumerate(a.registries) if reg.needs_node_credentials]
         if cred:
-            body += ["", "The script writes registry credentials for the kubelet into "
-                     "`/var/lib/kubelet/config.json` (mode 0600); it reads them from these environment "
-                     "variables on the node, so pass them through ssh, e.g. `ssh root@NODE env VAR=... bash ...`:",
-                     ""]
+            body += ["", t["nodes-credentials"].fill(), ""]
             for i, reg in cred:
                 for what in ("username", "password"):
                     _, var = secret_shell_var(reg, i, what)
                     if var:
-                        body.append(f"- `{var}`: registries[{i}].{what} ({reg.host})")
-        step("Prepare the nodes (registries)", *body)
+                        body.append(t["nodes-credential"].fill(var=var, i=i, what=what, host=reg.host))
+        step("nodes", *body)
 
     # manifests
-    body = ["Namespaces, ServiceAccounts, the manager's Role and RoleBinding"
-            + (" and the GitLab CA Secrets" if g.ca else "") + ". No secret in this file.", "",
-            sh(f"{kubectl} apply --server-side --field-manager=runner-wizard -f manifests.yaml")]
+    ca_secrets = " " + t["manifests-ca-secrets"].fill() if g.ca else ""
+    body = [t["manifests"].fill(ca_secrets=ca_secrets, kubectl=kubectl)]
     if not c.create_namespaces:
-        body += ["", f"The namespaces are not created by the wizard (`create_namespaces: false`): "
-                 f"`{rns}`" + (f" and `{jns}`" if jns != rns else "") + " must exist first."]
+        body += ["", t["manifests-namespaces"].fill(namespaces=f"`{rns}`" + (f" and `{jns}`" if jns != rns else ""))]
         if needs_privileged_psa(a):
-            body += ["", f"Job pods are privileged or mount the Docker socket, so `{jns}` must allow them:", "",
-                     sh(f"{kubectl} label namespace {jns} {PSA_ENFORCE}=privileged --overwrite")]
+            body += ["", t["manifests-privileged"].fill(jns=jns, kubectl=kubectl, psa=PSA_ENFORCE)]
     if g.ca and ca_pem is None:
-        body += ["", f"The GitLab CA was not available when rendering, so the Secret `{names.ca_secret(a)}` "
-                 "has no data. Fill it from the CA file (in each namespace listed in manifests.yaml):", "",
-                 sh(*(f"{kubectl} -n {ns} create secret generic {names.ca_secret(a)} "
-                    f"--from-file={ca_secret_key(a)}=gitlab-ca.pem --dry-run=client -o yaml | "
-                    f"{kubectl} apply -f -" for ns in dict.fromkeys([rns, jns])))]
-    step("Apply the Kubernetes objects", *body)
+        commands = "\n".join(t["manifests-ca-command"].fill(kubectl=kubectl, ns=ns, secret=names.ca_secret(a),
+                                                            key=ca_secret_key(a))
+                             for ns in dict.fromkeys([rns, jns]))
+        body += ["", t["manifests-ca-missing"].fill(secret=names.ca_secret(a), commands=commands)]
+    step("manifests", *body)
     manifests_step = n
 
     # secrets
     pulls = [(i, reg) for i, reg in enumerate(a.registries) if reg.needs_pull_secret]
     if c.mode == "helm" or pulls:
-        body = ["Secrets never touch the disk here: each command reads the value from the environment "
-                "(or the file the answers name) and pipes the object to the cluster.",
-                "Alternatively `runner-wizard render --with-secrets` writes them to `secrets.yaml` "
-                "(mode 0600): apply it with `kubectl apply --server-side -f secrets.yaml`, then delete it.", ""]
+        body = [t["secrets"].fill(), ""]
         if c.mode == "helm":
             tok = names.token_secret(a)
             if g.registration_token is not None:
-                body += [f"Legacy registration token (deprecated; GitLab 17.0+ refuses it unless an admin "
-                         f"re-enabled registration tokens). The chart needs both keys in `{tok}`:", "",
-                         sh(f"{kubectl} -n {rns} create secret generic {tok} \\",
-                            "  --from-literal=runner-token= \\",
-                            f"  --from-literal=runner-registration-token="
-                            f"{_secret_shell(g.registration_token, 'REGISTRATION_TOKEN')} \\",
-                            f"  --dry-run=client -o yaml | {kubectl} apply -f -")]
+                body += [t["secrets-registration-token"].fill(
+                    kubectl=kubectl, rns=rns, secret=tok,
+                    value=_secret_shell(g.registration_token, "REGISTRATION_TOKEN"))]
             else:
                 if g.create_runner is not None:
                     cr = g.create_runner
-                    where = {"instance_type": "the Admin area", "group_type": f"group {cr.group_id}",
-                             "project_type": f"project {cr.project_id}"}[cr.runner_type]
-                    body += [f"`runner-wizard apply` creates the runner in {where} (tags: "
-                             f"{', '.join(cr.tags) or 'none'}; run untagged: {str(cr.run_untagged).lower()}) "
-                             f"and this Secret. To do it by hand, create the runner in GitLab with those "
-                             f"settings, copy its `glrt-` token into `RUNNER_TOKEN`, then:", ""]
-                body += [f"The chart reads the token from Secret `{tok}`, which must hold both keys "
-                         "(the registration key empty):", "",
-                         sh(f"{kubectl} -n {rns} create secret generic {tok} \\",
-                            f"  --from-literal=runner-token={_secret_shell(g.token, 'RUNNER_TOKEN')} \\",
-                            "  --from-literal=runner-registration-token= \\",
-                            f"  --dry-run=client -o yaml | {kubectl} apply -f -")]
+                    where = t[f"where-{cr.runner_type}"].fill(group_id=cr.group_id, project_id=cr.project_id)
+                    body += [t["secrets-create-runner"].fill(where=where, tags=", ".join(cr.tags) or "none",
+                                                             run_untagged=str(cr.run_untagged).lower()), ""]
+                body += [t["secrets-token"].fill(kubectl=kubectl, rns=rns, secret=tok,
+                                                 value=_secret_shell(g.token, "RUNNER_TOKEN"))]
         for i, reg in pulls:
-            body += ["", f"Pull secret for `{reg.host}` (registries[{i}]), used by job pods through "
-                     "`image_pull_secrets`:", "",
-                     sh(f"{kubectl} -n {jns} create secret docker-registry {names.pull_secret(a, reg)} \\",
-                        f"  --docker-server={shlex.quote(reg.host)} \\",
-                        f"  --docker-username={_secret_shell(reg.username, 'REGISTRY_USERNAME')} \\",
-                        f"  --docker-password={_secret_shell(reg.password, 'REGISTRY_PASSWORD')} \\",
-                        f"  --dry-run=client -o yaml | {kubectl} apply -f -")]
-        step("Create the Secrets", *body)
+            body += ["", t["secrets-pull"].fill(
+                host=reg.host, i=i, kubectl=kubectl, jns=jns, secret=names.pull_secret(a, reg),
+                server=shlex.quote(reg.host), username=_secret_shell(reg.username, "REGISTRY_USERNAME"),
+                password=_secret_shell(reg.password, "REGISTRY_PASSWORD"))]
+        step("secrets", *body)
 
     if c.mode == "helm":
         kube = f" --kube-context {shlex.quote(c.context)}" if c.context else ""
-        step("Install or upgrade the Helm release",
-             sh(f"helm repo add gitlab {CHART_REPO}",
-                "helm repo update gitlab",
-                f"helm upgrade --install {r.release_name} {CHART_NAME} --version {r.chart_version} "
-                f"--namespace {rns}{kube} -f values.yaml"),
-             "",
-             "`values.yaml` sets `rbac.create: false` and `serviceAccount.create: false`: the wizard's own "
-             f"minimal Role and ServiceAccount from step {manifests_step} are used instead of the chart's wildcard Role.")
-        body = [sh(f"{kubectl} -n {rns} rollout status deploy/{names.deployment(a)} --timeout=5m",
-                   f"{kubectl} -n {rns} logs deploy/{names.deployment(a)} --tail=30")]
-        body += ["", "The log should show `Runner registered successfully` and then `Checking for jobs`; "
-                 "`runner-wizard check --answers ANSWERS` re-runs every check."]
+        step("helm", t["helm"].fill(chart_repo=CHART_REPO, release=r.release_name, chart=CHART_NAME,
+                                    version=r.chart_version, rns=rns, kube_context=kube,
+                                    manifests_step=manifests_step))
+        body = [t["verify"].fill(kubectl=kubectl, rns=rns, deployment=names.deployment(a))]
         if g.token is not None:
-            body += ["", "`unregisterRunners: true` runs `unregister` on every pod stop. That is right for a "
-                     "`glrt-` token (it removes only this pod's runner manager); with any other token it "
-                     "deletes the whole runner, so set `unregisterRunners: false` in that case."]
-        step("Verify the manager", *body)
+            body += ["", t["verify-unregister"].fill()]
+        step("verify", *body)
     else:
-        steps_body = [
-            "The manager runs on a VM, outside the cluster. It reaches the Kubernetes API with the "
-            f"ServiceAccount `{rns}/{c.manager_service_account}`, whose only rights are the Role in `{jns}`.",
-            "",
-            "Design: `config.template.toml` leaves `host`/`bearer_token` unset, so the runner falls back to "
-            f"the kubeconfig named by `KUBECONFIG` (`{EXTERNAL_KUBECONFIG}`, set by the systemd drop-in). "
-            f"That kubeconfig reads the token from `tokenFile: {EXTERNAL_KUBE_TOKEN}`; Runner 18.9 has no "
-            "`bearer_token_file`, and an inline `bearer_token` would put the token in config.toml.",
-            "",
-        ]
+        body = [t["external"].fill(rns=rns, jns=jns, service_account=c.manager_service_account,
+                                   kubeconfig=EXTERNAL_KUBECONFIG, token_file=EXTERNAL_KUBE_TOKEN), ""]
         if "external/kubernetes-ca.crt" not in rendered_files:
-            steps_body += ["Save the cluster CA (from your admin kubeconfig) next to the script:", "",
-                           sh(f"{kubectl} config view --minify --raw "
-                              "-o jsonpath='{.clusters[0].cluster.certificate-authority-data}' "
-                              "| base64 -d > external/kubernetes-ca.crt"), ""]
+            body += [t["external-cluster-ca"].fill(kubectl=kubectl), ""]
         if API_SERVER_PLACEHOLDER in rendered_files.get("external/kubeconfig", ""):
-            steps_body += ["Put the API server URL into `external/kubeconfig` (it must be an address the "
-                           "API server certificate covers):", "",
-                           sh(f"server=\"$({kubectl} config view --minify -o jsonpath='{{.clusters[0].cluster.server}}')\"",
-                              f"sed -i \"s|{API_SERVER_PLACEHOLDER}|$server|\" external/kubeconfig"), ""]
-        steps_body += ["Copy the ServiceAccount token straight to the VM (the token controller filled "
-                       f"Secret `{names.external_token_secret(a)}` in step {manifests_step}):", "",
-                       sh(f"{kubectl} -n {rns} get secret {names.external_token_secret(a)} "
-                          "-o jsonpath='{.data.token}' | base64 -d | \\",
-                          f"  ssh root@RUNNER-VM 'install -d -m 0700 {EXTERNAL_DIR} && umask 077 && "
-                          f"cat > {EXTERNAL_KUBE_TOKEN}'"), ""]
-        var, _ = token_env(g.registration_token if g.registration_token is not None else g.token,
-                            "RUNNER_TOKEN")
-        tokwhere = ("Create the runner in GitLab first (`runner-wizard apply` does it), then put its "
-                    "`glrt-` token" if g.create_runner else "Put the runner token")
-        steps_body += [f"{tokwhere} in `{var}` on the VM and run the script; `gitlab-runner register` reads "
-                       "it from the environment and writes it into config.toml (mode 0600) only there:", "",
-                       sh("scp -r config.toml config.template.toml external root@RUNNER-VM:/tmp/runner-wizard/",
-                          "ssh -t root@RUNNER-VM",
-                          f"read -rs -p 'runner token: ' {var}; export {var}   # on the VM, in bash",
-                          "bash /tmp/runner-wizard/external/install.sh")]
-        step("Install the manager on the VM", *steps_body)
-    step("Run the smoke test",
-         "Commit `smoke-test.gitlab-ci.yml` as `.gitlab-ci.yml` in a test project the runner serves and run "
-         "a pipeline. Watch the job pod appear:", "",
-         sh(f"{kubectl} -n {jns} get pods -w"))
+            body += [t["external-api-server"].fill(kubectl=kubectl, placeholder=API_SERVER_PLACEHOLDER), ""]
+        body += [t["external-token"].fill(kubectl=kubectl, rns=rns, secret=names.external_token_secret(a),
+                                          manifests_step=manifests_step, dir=EXTERNAL_DIR,
+                                          token_file=EXTERNAL_KUBE_TOKEN), ""]
+        var, _ = token_env(g.registration_token if g.registration_token is not None else g.token, "RUNNER_TOKEN")
+        token_where = t["external-token-created" if g.create_runner else "external-token-given"].fill()
+        body += [t["external-install"].fill(token_where=token_where, var=var)]
+        step("external", *body)
+    step("smoke", t["smoke"].fill(kubectl=kubectl, jns=jns))
 
     notes = []
     warning = chart.version_warning(r.chart_version) if a.cluster.mode == "helm" else None
     if warning:
         notes.append(warning[0].upper() + warning[1:] + ".")
     if not fully_qualified(r.job_image):
-        notes.append(f"`{r.job_image}` has no registry host: CRI-O refuses short names unless the node "
-                         "defines unqualified-search-registries. Use a full name such as "
-                         "docker.io/library/alpine:3.22.")
+        notes.append(t["note-short-name"].fill(image=r.job_image))
     if r.docker_builds == "dind":
-        notes.append("docker-in-docker needs privileged job pods: the jobs namespace enforces the "
-                     "`privileged` Pod Security level. Prefer a daemonless builder (BuildKit rootless, "
-                     "kaniko, buildah) when you can.")
+        notes.append(t["note-dind"].fill())
     if g.ca and v_is_ip(g.host):
-        notes.append(f"GitLab is reached by IP address: its certificate must list {g.host} as an IP SAN "
-                     "(the runner is written in Go, which ignores the Common Name); no setting such as "
-                     "`tls_server_name` exists to check another name.")
+        notes.append(t["note-ip-san"].fill(host=g.host))
     if g.ca:
-        notes.append(f"The GitLab CA is in Secret `{names.ca_secret(a)}` under key `{ca_secret_key(a)}` "
-                     "(the file name the runner looks for); job pods get it read-only in "
-                     f"`{CERTS_DIR_JOBS}` for scripts that call other hosts signed by the same CA.")
+        notes.append(t["note-ca-secret"].fill(secret=names.ca_secret(a), key=ca_secret_key(a), path=CERTS_DIR_JOBS))
     if notes:
-        out.append("## Notes")
+        out.append(f"## {t['notes'].title}")
         out.append("")
-        out.extend(f"- {x}" for x in notes)
+        out.extend(t["notes"].fill(note=x) for x in notes)
         out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
-
