@@ -1,7 +1,8 @@
 """The terminal side of apply: the ``apply`` command, its progress lines and its summary.
 
 The core (:mod:`wizard.apply`) returns a report and sends progress events; this module prints
-them. ``adopt`` and ``upgrade`` (wizard.lifecycle) print their apply runs with it too.
+them. ``adopt`` and ``upgrade`` (wizard.lifecycle, the layer above) print their apply runs with it
+too; the layer contract in pyproject.toml keeps it above apply and below the commands.
 """
 
 from __future__ import annotations
