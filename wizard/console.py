@@ -85,6 +85,7 @@ def command(args: Any, opts: Any) -> int:
     # connection opens; apply waits for their results before it plans anything.
     checks = core.start_checks(answers, opts.kubeconfig, opts.context or answers.cluster.context)
     from . import helm, render, tokens, verify  # noqa: F401 - imported now, not on the run's path
+    from .apply import execute  # noqa: F401 - likewise
     try:
         kube = opening.take(opts.kubeconfig, opts.context or answers.cluster.context)
     except KubeError:  # not reachable now: connect as before, and the run says where it stopped
