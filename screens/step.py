@@ -11,7 +11,7 @@ particular to a step (the certificate panel, DNS results...).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from rich.text import Text
 from textual import on, work
@@ -34,11 +34,14 @@ from .widgets.checklist import Checklist
 from .widgets.fields import FieldRow, RecordsEditor, widget_id
 
 
+NavAction = Literal["next", "back", "goto", "done"]
+
+
 @dataclass(frozen=True)
 class Nav:
     """How a step screen was left: ``next``, ``back``, ``goto`` (with ``target``) or ``done``."""
 
-    action: str
+    action: NavAction
     target: str | None = None
 
 

@@ -348,7 +348,7 @@ def _check(args: argparse.Namespace, opts: GlobalOptions) -> int:
 
 
 def _apply(args: argparse.Namespace, opts: GlobalOptions) -> int:
-    from .apply import command
+    from .console import command
 
     return command(args, opts)
 
