@@ -56,11 +56,13 @@ def tty_confirm(question: str, default: bool) -> bool:
 
 def command(args: Any, opts: Any) -> int:
     """``runner-wizard apply --answers FILE [--dry-run] [--yes] [--out DIR] [--force-conflicts] [--ignore ID,...]``."""
+    from .kube import Kube
+
+    opening = Kube.opening(opts.kubeconfig, opts.context)  # the TLS handshake overlaps the imports and the answers
     from . import apply as core
     from .settings import from_env
     from .answers import load
     from .checks import validate_ignore
-    from .kube import Kube
     from .logsafe import redact
     from .results import parse_ignore
     from .tls import load_ca_pem
@@ -69,7 +71,6 @@ def command(args: Any, opts: Any) -> int:
         from .render import preflight_out
 
         preflight_out(Path(args.out))
-    opening = Kube.opening(opts.kubeconfig, opts.context)  # the TLS handshake overlaps reading the answers
     settings = getattr(opts, "settings", None) or from_env()
     answers = settings.with_answers(load(args.answers))
     dry_run = bool(args.dry_run)
