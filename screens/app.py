@@ -21,7 +21,7 @@ from textual.binding import Binding
 
 from wizard import steps as st
 
-from .dialogs import ConfirmQuitDialog
+from .dialogs import ConfirmQuitDialog, QuitChoice
 from .paths import asset
 from .services import Services, WizardState
 from .step import Nav, StepScreen
@@ -121,7 +121,7 @@ class WizardApp(App["Answers | None"]):
             s, p, m = problems[0]
             missing = f"{st.step(s).title}: {field_label(p)}: {m}"
 
-        def decided(choice: str | None) -> None:
+        def decided(choice: QuitChoice | None) -> None:
             if choice == "quit":
                 self.exit(None)
             elif choice == "save" and problems:

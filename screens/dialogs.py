@@ -4,7 +4,7 @@ Every dialog opens with a button focused, so Enter answers it."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -59,7 +59,10 @@ class YesNoDialog(Dialog[bool]):
         self.answer(False)
 
 
-class ConfirmQuitDialog(Dialog[str]):
+QuitChoice = Literal["save", "quit", "stay"]
+
+
+class ConfirmQuitDialog(Dialog[QuitChoice]):
     """Leaving with unsaved answers: dismisses with ``"save"``, ``"quit"`` or ``"stay"``.
 
     "Save and quit" is always offered. When the answers are not complete yet

@@ -21,8 +21,13 @@ from wizard import steps as st
 
 if TYPE_CHECKING:
     from wizard.answers import Answers
+    from wizard.apply import ApplyReport
+    from wizard.kube import ContextInfo
+    from wizard.render import Rendered
     from wizard.results import Result
     from wizard.tls import Verdict
+
+    from .recover import RecoverServices
 
 
 def _run_checks(answers: Answers, **kw: Any) -> list[Result]:
@@ -31,7 +36,7 @@ def _run_checks(answers: Answers, **kw: Any) -> list[Result]:
     return run_checks(answers, **kw)
 
 
-def _list_contexts(kubeconfig: str | None) -> list[Any]:
+def _list_contexts(kubeconfig: str | None) -> list[ContextInfo]:
     from wizard.kube import list_contexts
 
     return list_contexts(kubeconfig)
@@ -67,14 +72,14 @@ def _resolve(host: str) -> list[str]:
     return seen
 
 
-def _render(answers: Answers) -> Any:
+def _render(answers: Answers) -> Rendered:
     from wizard.render import render
 
     return render(answers)
 
 
 def _apply(answers: Answers, *, kubeconfig: str | None, context: str | None, dry_run: bool,
-           reporter: Callable[[Any], None], ignore: Any = ()) -> Any:
+           reporter: Callable[[Any], None], ignore: Any = ()) -> ApplyReport:
     from wizard.apply import apply
     from wizard.kube import Kube
 
@@ -89,15 +94,15 @@ class Services:
 
     run_checks: Callable[..., list[Result]] = _run_checks
     """``run_checks(answers, *, kubeconfig, context, steps, on_result)`` (wizard.checks)."""
-    list_contexts: Callable[[str | None], list[Any]] = _list_contexts
+    list_contexts: Callable[[str | None], list[ContextInfo]] = _list_contexts
     inspect_tls: Callable[[str, str | None], Verdict] = _inspect_tls
     resolve: Callable[[str], list[str]] = _resolve
-    render: Callable[[Answers], Any] = _render
-    """Returns an object with ``.files``: relative path -> text."""
-    apply: Callable[..., Any] = _apply
+    render: Callable[[Answers], Rendered] = _render
+    """Every artifact; the screens read ``.files`` (relative path -> text)."""
+    apply: Callable[..., ApplyReport] = _apply
     """``apply(answers, *, kubeconfig, context, dry_run, reporter, ignore)`` (wizard.apply);
     ``ignore``: ids of failed checks the user accepted."""
-    recover: Any = None
+    recover: RecoverServices | None = None
     """Services for the recovery screen (``screens.recover.RecoverServices``); None: the live ones."""
 
 

@@ -11,7 +11,7 @@ particular to a step (the certificate panel, DNS results...).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from rich.text import Text
 from textual import on, work
@@ -34,11 +34,14 @@ from .widgets.checklist import Checklist
 from .widgets.fields import FieldRow, RecordsEditor, widget_id
 
 
+NavAction = Literal["next", "back", "goto", "done"]
+
+
 @dataclass(frozen=True)
 class Nav:
     """How a step screen was left: ``next``, ``back``, ``goto`` (with ``target``) or ``done``."""
 
-    action: str
+    action: NavAction
     target: str | None = None
 
 
@@ -90,6 +93,26 @@ class StepBar(Static):
         return text
 
 
+class StepFooter(Footer):
+    """The key bar, rebuilt once per burst of binding changes. Textual's Footer queues a full
+    rebuild for every change, and focus settling while a screen mounts gives several in a
+    row; the last one alone shows the bindings in force."""
+
+    _rebuild_queued = False
+
+    def bindings_changed(self, screen: Screen) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus:
+            return
+        if self.is_attached and screen is self.screen and not self._rebuild_queued:
+            self._rebuild_queued = True
+            self.call_after_refresh(self._rebuild)
+
+    async def _rebuild(self) -> None:
+        self._rebuild_queued = False
+        await self.recompose()
+
+
 class StepScreen(Screen[Nav]):
     """A wizard step: form on the left, help and live checks on the right."""
 
@@ -129,7 +152,7 @@ class StepScreen(Screen[Nav]):
             if self.step.checks:
                 yield Button("Check", id="check")
             yield Button(self.next_label(), id="next", variant="primary")
-        yield Footer()
+        yield StepFooter()
 
     def compose_side(self) -> ComposeResult:
         """The side panel: why the step matters, and its live checks."""

@@ -350,6 +350,13 @@ Handler = Callable[[argparse.Namespace, GlobalOptions], int]
 
 
 def _render(args: argparse.Namespace, opts: GlobalOptions) -> int:
+    from .fleet_cli import mentions_clusters
+
+    if not getattr(args, "gitops", None) and args.answers and mentions_clusters(args.answers):
+        from .fleet_cli import render as render_fleet
+        from .render import command as render_command
+
+        return render_fleet(args, opts, render_command)
     if getattr(args, "gitops", None):
         from .gitops import command as export
 
@@ -382,7 +389,7 @@ def _check(args: argparse.Namespace, opts: GlobalOptions) -> int:
 
 
 def _apply(args: argparse.Namespace, opts: GlobalOptions) -> int:
-    from .apply import command
+    from .console import command
 
     rc = _fleet("apply", args, opts, command)
     return command(args, opts) if rc is None else rc

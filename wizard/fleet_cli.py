@@ -215,6 +215,29 @@ def _per_member_args(args: argparse.Namespace, members: list[Any]) -> list[argpa
 # ----------------------------------------------------------------------------- running
 
 
+def render(args: argparse.Namespace, opts: Any, command: Command) -> int:
+    """``render`` of an answers file with ``clusters``: ``--context NAME`` renders that cluster as
+    today; without it every cluster is rendered into ``OUT/<context>/``. Any bad cluster is bad
+    input for the whole run (nothing is written)."""
+    from .errors import BadInput
+    from .fleet import load
+
+    fleet = load(args.answers)
+    if fleet is None:  # the look said clusters, the YAML did not (e.g. inside a block string)
+        return command(args, opts)
+    members = fleet.members([opts.context] if opts.context else None)
+    bad = [e for m in members if m.error is not None for e in m.error.errors]
+    if bad:
+        raise BadInput(bad, fleet.source)
+    if opts.context:
+        return command(args, opts, answers=members[0].answers)
+    rc = 0
+    for m, margs in zip(members, _per_member_args(args, members)):
+        print(f"=== {m.context}")
+        rc = max(rc, int(command(margs, dataclasses.replace(opts, context=m.context), answers=m.answers) or 0))
+    return rc
+
+
 def run(name: str, args: argparse.Namespace, opts: Any, command: Command) -> int:
     """Run ``command`` (check, apply or diagnose's ``command(args, opts, answers=, record=)``)
     on every selected cluster; one cluster runs exactly as a plain command does."""
@@ -258,7 +281,8 @@ def run(name: str, args: argparse.Namespace, opts: Any, command: Command) -> int
 
 
 WARM = {"check": ("checks.engine", "checks.cluster", "checks.gitlab", "checks.tls", "checks.registry", "checks.dns"),
-        "apply": ("apply", "render", "helm", "tokens", "verify", "diff", "checks.engine", "checks.cluster"),
+        "apply": ("console", "apply", "apply.execute", "render", "helm", "tokens", "verify", "diff", "checks.engine",
+                  "checks.cluster"),
         "diagnose": ("diagnose.engine", "diagnose.collect", "diagnose.analyzers", "diagnose.fixes")}
 
 

@@ -461,11 +461,13 @@ def command(args: Any, opts: Any) -> int:
     many = _fleet.load(args.answers)
     if many is not None and not getattr(opts, "context", None):
         return _command_fleet(args, many, engine, settings)
+    picked = None
     if many is not None:  # one cluster of the fleet: today's single-cluster export with its answers
         member = many.members([opts.context])[0]
         if member.error is not None:
             raise member.error
-        answers = settings.with_answers(member.answers)
+        picked = member.answers
+        answers = settings.with_answers(picked)
     else:
         answers = settings.with_answers(load(args.answers))
     chart = chart_source(None if settings.chart_is_default else settings.chart, answers.runner.chart_version,
@@ -475,7 +477,7 @@ def command(args: Any, opts: Any) -> int:
     from .render import preflight_out
 
     preflight_out(Path(args.out) / f"gitops-{engine}", list(files))
-    rc = render_command(args, opts)
+    rc = render_command(args, opts, answers=picked)
     if rc:
         return rc
     for p in write(files, Path(args.out) / f"gitops-{engine}"):
@@ -485,7 +487,7 @@ def command(args: Any, opts: Any) -> int:
 
 def _command_fleet(args: Any, many: Any, engine: Engine, settings: Any) -> int:
     """``render --gitops`` of an answers file with ``clusters``: ``gitops-<engine>/`` for them all
-    (the single-cluster artifacts are per cluster: ``render --context NAME``)."""
+    (``render`` without ``--gitops`` writes each cluster's usual artifacts)."""
     from .render import preflight_out, render
     from .tls import load_ca_pem
 

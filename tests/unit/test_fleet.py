@@ -279,3 +279,17 @@ def test_wants_fleet_never_reads_a_fifo(tmp_path):
     assert not fleet_cli.mentions_clusters(fifo)  # returns at once: nothing writes to the FIFO
     assert not fleet_cli.mentions_clusters(tmp_path)  # a folder
     assert not fleet_cli.mentions_clusters(tmp_path / "missing.yaml")
+
+
+def test_render_of_a_fleet_writes_each_clusters_artifacts(tmp_path, capsys):
+    p = write(tmp_path, doc({"context": "eu"}, {"context": "us", "cluster": {"jobs_namespace": "jobs-us"}}))
+    assert main(["render", "--answers", str(p), "--out", str(tmp_path / "o")]) == 0
+    eu = yaml.safe_load((tmp_path / "o" / "eu" / "values.yaml").read_text())
+    us = yaml.safe_load((tmp_path / "o" / "us" / "values.yaml").read_text())
+    assert 'namespace = "jobs"' in eu["runners"]["config"] and 'namespace = "jobs-us"' in us["runners"]["config"]
+    assert main(["render", "--answers", str(p), "--out", str(tmp_path / "one"), "--context", "us"]) == 0
+    one = yaml.safe_load((tmp_path / "one" / "values.yaml").read_text())
+    assert one == us
+    bad = write(tmp_path, doc({"context": "eu"}, {"context": "us", "node_runtime": "podman"}))
+    assert main(["render", "--answers", str(bad), "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()

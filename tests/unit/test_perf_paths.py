@@ -213,3 +213,37 @@ def test_configured_repositories_read_from_the_file_agree_with_helm(tmp_path, mo
     assert helm._has_repo(binary, "gitlab") is by_helm is ("gitlab" in (repos or []))
     assert calls == []
     assert os.environ.get("HOME") == str(tmp_path / "home")
+
+
+def test_a_chain_is_judged_converting_only_the_roots_that_name_its_issuer(monkeypatch):
+    """The system store has ~150 roots: Go's and OpenSSL's verdicts index the pool by subject and
+    look closely only at the roots a chain names (two here share the CA's name; one did not sign)."""
+    from tests.support.tlsfactory import make_ca, make_leaf
+    from wizard.tls import gox509, openssl
+
+    ca = make_ca("Shared Name CA")
+    impostor = make_ca("Shared Name CA")  # same subject, another key: a candidate that fails its signature
+    leaf = make_leaf(ca, dns=["gitlab.example.test"])
+    unrelated = [make_ca(f"Unrelated Root {i}").cert for i in range(30)]
+    roots = [*unrelated[:15], impostor.cert, *unrelated[15:], ca.cert]
+
+    gox509.go_cert.cache_clear()
+    openssl._ocert.cache_clear()
+    seen_go, seen_openssl = [], []
+    real_go, real_o = gox509._go_cert, openssl._ocert_uncached
+    monkeypatch.setattr(gox509, "_go_cert", lambda c: seen_go.append(c) or real_go(c))
+    monkeypatch.setattr(openssl, "_ocert_uncached", lambda c: seen_openssl.append(c) or real_o(c))
+
+    runner = gox509.go_verify([leaf.cert], "gitlab.example.test", roots)
+    jobs = openssl.openssl_verify([leaf.cert], "gitlab.example.test", roots)
+    assert runner.trusted and runner.chain == [leaf.cert, ca.cert]
+    assert jobs.trusted and jobs.chain == [leaf.cert, ca.cert]
+    assert set(seen_go) <= {leaf.cert, ca.cert, impostor.cert}
+    assert set(seen_openssl) <= {leaf.cert, ca.cert, impostor.cert}
+    assert not set(unrelated) & (set(seen_go) | set(seen_openssl))
+
+    # and without the right CA, the same name still leads to the impostor and Go's hint about it
+    gox509.go_cert.cache_clear()
+    refused = gox509.go_verify([leaf.cert], "gitlab.example.test", [*unrelated, impostor.cert])
+    assert not refused.trusted and refused.error.kind == "unknown_authority"
+    assert "Shared Name CA" in refused.error.text

@@ -324,13 +324,12 @@ def protect_helm_objects(kube: Kube, paths: list[str]) -> list[str]:
 def command(args: Any, opts: Any) -> int:
     """``runner-wizard adopt --namespace NS [--release NAME] [--save FILE] [--dry-run] [--yes]``."""
     from wizard.answers import load
-    from wizard.apply import _print_event, _print_summary, apply
+    from wizard.apply import apply
     from wizard.diagnose.collect import Collector
     from wizard.diagnose.engine import resolve_release
     from wizard.kube import Kube, KubeError, require_context
     from wizard.lifecycle.common import bad, go_ahead
-    from wizard.logsafe import redact
-    from wizard.progress import Event
+    from wizard.console import print_summary, redacted_printer
 
     require_context(opts.kubeconfig, opts.context, "--context")  # a context not in the kubeconfig: exit 2
     try:
@@ -375,13 +374,10 @@ def command(args: Any, opts: Any) -> int:
             print(f"  took over {p.rsplit('/', 1)[-1]} from Helm: helm.sh/resource-policy=keep, Helm's ownership "
                   "annotations and managed-by label removed (helm leaves it; runner-wizard manages it now)")
 
-        def reporter(ev: Event) -> None:
-            _print_event(Event(ev.step, ev.status, redact(ev.message), redact(ev.detail), ev.data))
-
         report = apply(answers, kube=kube, assume_yes=bool(args.yes), out_dir=args.out,
-                       reporter=reporter, kubeconfig=opts.kubeconfig, confirm=ask,
+                       reporter=redacted_printer(), kubeconfig=opts.kubeconfig, confirm=ask,
                        settings=getattr(opts, "settings", None))
-        _print_summary(report)
+        print_summary(report)
         return report.exit_code
     finally:
         kube.close()

@@ -288,14 +288,10 @@ def upgrade_command(args: Any, opts: Any) -> int:
 
 
 def _upgrade(kube: Kube, t: Target, a: Any, before: Revision, args: Any, opts: Any, ask: Confirm) -> int:
-    from wizard.apply import _print_event, apply
-    from wizard.logsafe import redact
-    from wizard.progress import Event
+    from wizard.apply import apply
+    from wizard.console import redacted_printer
 
-    def reporter(ev: Event) -> None:
-        _print_event(Event(ev.step, ev.status, redact(ev.message), redact(ev.detail), ev.data))
-
-    report = apply(a, kube=kube, assume_yes=True, out_dir=getattr(args, "out", None), reporter=reporter,
+    report = apply(a, kube=kube, assume_yes=True, out_dir=getattr(args, "out", None), reporter=redacted_printer(),
                    kubeconfig=opts.kubeconfig, settings=t.config())
     helm_failed = report.helm_action == "failed"
     not_available = [v for v in report.verifications if v.ok is False]

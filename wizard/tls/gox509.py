@@ -271,28 +271,45 @@ def _is_valid(c: GoCert, cert_type: int, chain: list[GoCert], now: _dt.datetime)
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _raw_subject(cert: x509.Certificate) -> bytes:
+    return cert.subject.public_bytes()
+
+
 class _Pool:
-    """Go's ``CertPool``: dedup by content, parents looked up by name, key ids first."""
+    """Go's ``CertPool``: dedup by content, parents looked up by name, key ids first.
+
+    Members are indexed by subject and turned into :class:`GoCert` only when looked up as a
+    parent: a pool of the system's ~150 roots converts only the one or two a chain names."""
 
     def __init__(self, certs: Sequence[GoCert] = ()) -> None:
-        self.certs: list[GoCert] = []
-        self._raws: set[bytes] = set()
+        self._seen: set[x509.Certificate] = set()
+        self._by_subject: dict[bytes, list[x509.Certificate | GoCert]] = {}
         for c in certs:
             self.add(c)
 
+    @classmethod
+    def of(cls, certs: Sequence[x509.Certificate]) -> _Pool:
+        pool = cls()
+        for cert in certs:
+            pool._add(cert, _raw_subject(cert), cert)
+        return pool
+
     def add(self, c: GoCert) -> None:
-        if c.raw not in self._raws:
-            self._raws.add(c.raw)
-            self.certs.append(c)
+        self._add(c.cert, c.raw_subject, c)
+
+    def _add(self, cert: x509.Certificate, subject: bytes, member: x509.Certificate | GoCert) -> None:
+        if cert not in self._seen:  # equal certificates: equal DER
+            self._seen.add(cert)
+            self._by_subject.setdefault(subject, []).append(member)
 
     def contains(self, c: GoCert) -> bool:
-        return c.raw in self._raws
+        return c.cert in self._seen
 
     def parents(self, c: GoCert) -> list[GoCert]:
         match, one, mismatch = [], [], []
-        for p in self.certs:
-            if p.raw_subject != c.raw_issuer:
-                continue
+        for m in self._by_subject.get(c.raw_issuer, ()):
+            p = m if isinstance(m, GoCert) else go_cert(m)
             if p.ski == c.aki:
                 match.append(p)
             elif bool(p.ski) != bool(c.aki):
@@ -502,7 +519,7 @@ def go_verify(presented: Sequence[x509.Certificate], server_name: str, roots: Se
     certs = [go_cert(c) for c in presented]
     leaf = certs[0]
     inters = _Pool(certs[1:])
-    pool = _Pool([go_cert(r) for r in roots])
+    pool = _Pool.of(roots)
     err = _is_valid(leaf, LEAF, [], now)
     if err is not None and not leaf_dates and err.kind in ("expired", "not_yet_valid"):
         err = None  # the rest of isValid(leaf) has nothing left to say about a leaf

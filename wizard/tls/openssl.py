@@ -24,7 +24,7 @@ from cryptography.x509.oid import ExtensionOID
 
 from .certs import common_name, issued_by, sans
 from .names import _lower, host_ip
-from .gox509 import _SIG_ALGS, go_cert
+from .gox509 import _SIG_ALGS, _raw_subject, go_cert
 
 # OpenSSL's X509_V_ERR_* codes used here, with OpenSSL's own texts
 ERRORS = {
@@ -252,7 +252,11 @@ def openssl_verify(presented: Sequence[x509.Certificate], host: str, store: Sequ
         return JobsVerdict(False, 20)
     leaf = _ocert(presented[0])
     untrusted = [_ocert(c) for c in presented[1:]]
-    trusted_store = [_ocert(c) for c in store]
+    # the store by subject: only a certificate that names the issuer is ever converted (a
+    # candidate must match by name first), not the whole system store on each verification
+    by_subject: dict[bytes, list[x509.Certificate]] = {}
+    for c in store:
+        by_subject.setdefault(_raw_subject(c), []).append(c)
     minbits = _MIN_BITS.get(seclevel, 80)
 
     def fail(code: int, depth: int, chain: list[_OCert]) -> JobsVerdict:
@@ -264,7 +268,7 @@ def openssl_verify(presented: Sequence[x509.Certificate], host: str, store: Sequ
     chain, n_untrusted, trusted = [leaf], 1, False
     while True:
         x = chain[-1]
-        cands = [s for s in trusted_store if _likely_issued(s, x)]
+        cands = [s for s in map(_ocert, by_subject.get(x.issuer, ())) if _likely_issued(s, x)]
         issuer = _pick(cands, now)
         if issuer is not None:
             if not x.self_signed:
@@ -289,7 +293,7 @@ def openssl_verify(presented: Sequence[x509.Certificate], host: str, store: Sequ
     if not trusted and n_untrusted == len(chain):
         # last resort: the leaf itself is in the store; OpenSSL swaps it in but keeps the
         # untrusted certificates above it, which are still checked below
-        match = next((s for s in trusted_store if s.raw == leaf.raw), None)
+        match = next((_ocert(c) for c in store if c == leaf.cert), None)
         if match is not None:
             chain[0], n_untrusted, trusted = match, 0, True
     if not trusted:
