@@ -224,17 +224,26 @@ class CheckContext:
     # ---- shared facts
 
     def fact(self, key: str, compute: Callable[[], Any]) -> Any:
-        """Compute ``compute()`` once per run; every caller gets the same value or exception."""
+        """Compute ``compute()`` once per run; every caller gets the same value or exception.
+
+        The value is shared, so it is computed without the deadline of the check that happened to
+        ask first: a fact that waits for another fact (the GitLab client for the presented chain)
+        must not store "still waiting" (or a fallback chosen because of it) for every later caller.
+        Each caller still waits for the value only until its own deadline."""
         with self._lock:
             fut = self._facts.get(key)
             owner = fut is None
             if owner:
                 fut = self._facts[key] = _Once()
         if owner:
+            deadline = getattr(_local, "deadline", None)
+            _local.deadline = None
             try:
                 fut.set(compute())
             except BaseException as exc:  # noqa: BLE001 - re-raised to every waiter
                 fut.set(error=exc)
+            finally:
+                _local.deadline = deadline
         try:
             return fut.get(timeout=self._remaining())
         except _StillWaiting:

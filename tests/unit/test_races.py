@@ -1,0 +1,114 @@
+"""Shared state touched by several threads: each test forces the interleaving that broke (or would
+break) it, and fails without the fix it names.
+
+The interpreter is made to switch threads as often as it can (``sys.setswitchinterval``) and many
+threads hit the same object at once; where an ordering matters, Events impose it. No test measures
+time: a deadline is only the mechanism that makes a check give up, never an assertion.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from wizard.answers import load
+from wizard.checks.engine import CheckSpec, Skip, run_specs
+from wizard.results import Status
+
+ANSWERS = load(Path(__file__).parents[1] / "data" / "answers" / "minimal.yaml")
+
+
+@pytest.fixture
+def switch_often():
+    """Switch threads every microsecond (the default is every 5 ms) for the test's duration."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
+
+
+def spec(id_: str, run, **kw) -> CheckSpec:
+    return CheckSpec(id=id_, area="test", step="cluster", title=id_, run=run, **kw)
+
+
+# --------------------------------------------------------------------------- checks engine
+
+
+def test_results_are_redacted_while_other_checks_add_secrets(switch_often):
+    """engine.emit redacts each result with the secrets seen so far while other check threads add
+    more (the CI failure behind 5f45a21: "Set changed size during iteration"). Fixed by a locked
+    snapshot (CheckContext.secrets_now)."""
+    adders, emitters = 4, 40
+    stop, filling = threading.Event(), threading.Event()
+
+    def adder(n: int):
+        def run(ctx):
+            i = 0
+            while not stop.is_set() and i < 200_000:
+                ctx.register_secret(f"secret-{n}-{i:06d}")
+                i += 1
+                if i == 2_000:
+                    filling.set()
+            return ctx.ok("added")
+        return run
+
+    done = []
+
+    def emitter(ctx):
+        filling.wait(60)  # a big set, still growing, when the results are redacted
+        done.append(1)
+        if len(done) == emitters:
+            stop.set()
+        return ctx.ok(f"detail with secret-0-000001 and secret-{len(done)}")
+
+    specs = [spec(f"add{n}", adder(n), timeout=60) for n in range(adders)]
+    specs += [spec(f"emit{n}", emitter, timeout=60) for n in range(emitters)]
+    results = run_specs(specs, ANSWERS)
+    stop.set()
+    crashed = [r for r in results if "the check itself failed" in r.detail or "changed size" in r.detail]
+    assert not crashed, crashed[0]
+    assert all(r.status is Status.PASS for r in results), [r for r in results if r.status is not Status.PASS][:1]
+
+
+def test_a_shared_fact_is_not_poisoned_by_the_deadline_of_the_check_that_computed_it():
+    """A fact whose computation waits for another fact (the GitLab client waits for the presented
+    chain to pick its CA) used to inherit the deadline of whichever check asked first: that check
+    gave up waiting, the fact stored the fallback chosen because of it (no CA), and every later
+    check got the fallback, however long it was willing to wait."""
+    inner_started, release_inner = threading.Event(), threading.Event()
+
+    def inner():
+        inner_started.set()
+        release_inner.wait(60)
+        return "the real chain"
+
+    def outer(ctx):
+        try:
+            return f"client trusting {ctx.fact('inner', inner)}"
+        except Skip:
+            return "client trusting nothing"  # as wizard.checks.tls.ca_pem falls back
+
+    def first(ctx):  # starts the slow inner fact
+        return ctx.ok(ctx.fact("inner", inner))
+
+    def hasty(ctx):  # computes the outer fact, then runs out of time while it waits for the inner one
+        inner_started.wait(60)
+        return ctx.ok(ctx.fact("outer", lambda: outer(ctx)))
+
+    def patient(ctx):  # runs after `hasty` gave up; lets the inner fact finish, then reads the outer one
+        release_inner.set()
+        return ctx.ok(ctx.fact("outer", lambda: "never computed here"))
+
+    try:
+        results = run_specs([spec("first", first, timeout=60), spec("hasty", hasty, timeout=0.3),
+                             spec("patient", patient, timeout=60, after=("hasty",))], ANSWERS)
+    finally:
+        release_inner.set()
+    by_id = {r.id: r for r in results}
+    assert by_id["hasty"].status is Status.FAIL and "no answer within" in by_id["hasty"].detail
+    assert by_id["patient"].detail == "client trusting the real chain", by_id["patient"]
