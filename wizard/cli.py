@@ -223,7 +223,7 @@ def setup_logging(log_file: str | None) -> logging.Handler | None:
     """With ``log_file``: a DEBUG log of the ``wizard`` loggers, every line redacted, the file
     created with mode 0600 (appended when it exists). Returns the handler (to remove it)."""
     from .errors import BadInput, FieldError
-    from .logsafe import RedactingFormatter
+    from .logsafe import LogFileHandler, RedactingFormatter
 
     root = logging.getLogger("wizard")
     if log_file is None:
@@ -242,7 +242,7 @@ def setup_logging(log_file: str | None) -> logging.Handler | None:
     except OSError:
         pass
     stream = os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace")
-    h = logging.StreamHandler(stream)
+    h = LogFileHandler(stream)
     h.setLevel(logging.DEBUG)
     h.setFormatter(RedactingFormatter("%(asctime)s.%(msecs)03d %(levelname)-5s %(threadName)s %(name)s: "
                                       "%(message)s", datefmt="%Y-%m-%dT%H:%M:%S"))
@@ -259,8 +259,7 @@ def _close_logging(h: logging.Handler | None) -> None:
     root.setLevel(logging.WARNING)
     try:
         h.flush()
-        h.close()
-        h.stream.close()  # type: ignore[attr-defined]
+        h.close()  # closes the file (LogFileHandler)
     except (OSError, ValueError, AttributeError):
         pass
 

@@ -112,3 +112,37 @@ def test_a_shared_fact_is_not_poisoned_by_the_deadline_of_the_check_that_compute
     by_id = {r.id: r for r in results}
     assert by_id["hasty"].status is Status.FAIL and "no answer within" in by_id["hasty"].detail
     assert by_id["patient"].detail == "client trusting the real chain", by_id["patient"]
+
+
+# --------------------------------------------------------------------------- --log-file
+
+
+def test_closing_the_log_file_while_check_threads_still_log(tmp_path, switch_often, capsys):
+    """A check that overran its deadline keeps running on its daemon thread and logs when its socket
+    gives up, after the command closed --log-file: logging then printed "--- Logging error ---" and
+    a traceback (ValueError: I/O operation on closed file) to stderr."""
+    import logging
+
+    from wizard.cli import _close_logging, setup_logging
+
+    log = logging.getLogger("wizard.checks.test")
+    for _ in range(20):
+        handler = setup_logging(str(tmp_path / "debug.log"))
+        stop, logging_now = threading.Event(), threading.Event()
+
+        def spam() -> None:
+            while not stop.is_set():
+                log.debug("gitlab GET /version: no answer after 4.00s")
+                logging_now.set()
+
+        threads = [threading.Thread(target=spam, daemon=True) for _ in range(6)]
+        for t in threads:
+            t.start()
+        logging_now.wait(30)
+        _close_logging(handler)
+        stop.set()
+        for t in threads:
+            t.join(30)
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and "Traceback" not in err, err[:2000]
+    assert "no answer after" in (tmp_path / "debug.log").read_text()
