@@ -452,6 +452,7 @@ class Opening:
         self._kube: Kube | None = None
         self._error: BaseException | None = None
         self._taken = False
+        self._take_lock = threading.Lock()
         threading.Thread(target=self._run, name="kube-open", daemon=True).start()
 
     def _run(self) -> None:
@@ -476,7 +477,10 @@ class Opening:
             opened_for = self._kube.context if self._kube is not None else None
             if opened_for != context:  # the current context was not the one wanted
                 return None
-        self._taken = True
+        with self._take_lock:  # one taker, even when several ask at once
+            if self._taken:
+                return None
+            self._taken = True
         if self._error is not None:
             if isinstance(self._error, KubeError):
                 raise self._error

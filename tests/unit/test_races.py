@@ -146,3 +146,40 @@ def test_closing_the_log_file_while_check_threads_still_log(tmp_path, switch_oft
     err = capsys.readouterr().err
     assert "Logging error" not in err and "Traceback" not in err, err[:2000]
     assert "no answer after" in (tmp_path / "debug.log").read_text()
+
+
+# --------------------------------------------------------------------------- kube
+
+
+def test_an_opened_connection_is_handed_to_one_taker(tmp_path, refused_port, switch_often):
+    """kube.Opening.take checked and set "taken" without a lock: callers asking at once could all
+    get the connection (or all get its error) instead of one of them."""
+    from wizard.kube import KubeError, Opening
+
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "https://127.0.0.1:{refused_port}", insecure-skip-tls-verify: true}}}}]
+users: [{{name: u, user: {{token: abc}}}}]
+contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
+current-context: x
+""")
+    for _ in range(300):
+        opening = Opening(str(kc), None, timeout=5)
+        assert opening._done.wait(30)
+        gate = threading.Barrier(8, timeout=30)
+        got: list[str] = []
+
+        def take() -> None:
+            gate.wait()
+            try:
+                got.append("connection" if opening.take(str(kc), None) is not None else "none")
+            except KubeError:
+                got.append("error")
+
+        threads = [threading.Thread(target=take) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert sorted(got) == ["error"] + ["none"] * 7, got
