@@ -285,16 +285,20 @@ class Kube:
         conf.connection_pool_maxsize = 32
         conf.retries = False
         api = k8s_client.ApiClient(configuration=conf)
+        refreshing = threading.Lock()
 
         def auth() -> dict[str, str]:
-            hook = getattr(conf, "refresh_api_key_hook", None)
-            if hook is not None:
-                hook(conf)  # exec plugins and expiring tokens refresh here
-            out: dict[str, str] = {}
-            for setting in conf.auth_settings().values():
-                if setting.get("in") == "header" and setting.get("value"):
-                    out[setting["key"]] = setting["value"]
-            return out
+            # One thread at a time: an expired credential would otherwise run the exec plugin once per
+            # concurrent check, each rewriting the shared configuration while others read it.
+            with refreshing:
+                hook = getattr(conf, "refresh_api_key_hook", None)
+                if hook is not None:
+                    hook(conf)  # exec plugins and expiring tokens refresh here
+                out: dict[str, str] = {}
+                for setting in conf.auth_settings().values():
+                    if setting.get("in") == "header" and setting.get("value"):
+                        out[setting["key"]] = setting["value"]
+                return out
 
         ca_pem = None
         if conf.ssl_ca_cert:

@@ -183,3 +183,48 @@ current-context: x
         for t in threads:
             t.join(30)
         assert sorted(got) == ["error"] + ["none"] * 7, got
+
+
+def test_an_expired_exec_credential_is_refreshed_by_one_thread_at_a_time(tmp_path, refused_port, switch_often):
+    """With an exec plugin (kubernetes package path) every request asks the package to refresh an
+    expired credential; concurrent checks ran the plugin concurrently, each rewriting the shared
+    client configuration. The refresh is serialized: the plugin never runs twice at once."""
+    import json
+
+    from wizard.kube import Kube, KubeError
+
+    cred = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+            "status": {"token": "tok-exec-1234", "expirationTimestamp": "2000-01-01T00:00:00Z"}}
+    plugin = tmp_path / "cred.sh"
+    plugin.write_text(f"""#!/bin/sh
+mkdir "{tmp_path}/running" 2>/dev/null || touch "{tmp_path}/overlap"
+sleep 0.05
+rmdir "{tmp_path}/running" 2>/dev/null
+printf '%s' '{json.dumps(cred)}'
+""")
+    plugin.chmod(0o755)
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "x",
+        "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{refused_port}",
+                                               "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "u", "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
+                                                  "command": str(plugin), "interactiveMode": "Never"}}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}]}))
+    kube = Kube.connect(str(kc), timeout=5)
+    gate = threading.Barrier(6, timeout=30)
+
+    def request() -> None:
+        gate.wait()
+        try:
+            kube.get("/version")
+        except KubeError:
+            pass  # nothing listens: only the credential refresh before the request matters
+
+    threads = [threading.Thread(target=request) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    kube.close()
+    assert not (tmp_path / "overlap").exists(), "the exec plugin ran twice at once"
