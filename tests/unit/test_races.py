@@ -228,3 +228,30 @@ printf '%s' '{json.dumps(cred)}'
         t.join(60)
     kube.close()
     assert not (tmp_path / "overlap").exists(), "the exec plugin ran twice at once"
+
+
+# --------------------------------------------------------------------------- diagnose
+
+
+def test_what_diagnose_could_not_read_is_listed_in_one_order(switch_often):
+    """The collectors run on a thread pool and append what they cannot read as they finish: the
+    finding "N item(s) could not be read" (the first five) and the bundle's collect-errors.txt
+    changed from run to run for the same cluster."""
+    import random
+
+    from wizard.diagnose.collect import Collector
+    from wizard.kube import KubeError
+
+    class Refusing:
+        """Every read fails, each after a different pause."""
+
+        def _no(self, *_a, **_kw):
+            threading.Event().wait(random.random() / 500)
+            raise KubeError(500, "InternalError", "etcd is overloaded")
+
+        get = get_or_none = access_review = get_text = _no
+
+    orders = {tuple(Collector(Refusing(), log_source=lambda *a: None).collect("ci", "gitlab-runner").errors)
+              for _ in range(8)}
+    assert len(orders) == 1, "\n---\n".join("\n".join(o) for o in orders)
+    assert len(next(iter(orders))) > 5
