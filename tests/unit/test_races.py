@@ -255,3 +255,39 @@ def test_what_diagnose_could_not_read_is_listed_in_one_order(switch_often):
               for _ in range(8)}
     assert len(orders) == 1, "\n---\n".join("\n".join(o) for o in orders)
     assert len(next(iter(orders))) > 5
+
+
+# --------------------------------------------------------------------------- private files
+
+
+def test_two_writers_of_the_external_config_toml_never_tear_it(tmp_path, switch_often):
+    """wizard.tokens writes config.toml (it holds a bearer token) through a temporary file with a
+    fixed name: two applies writing the same --out at once truncated each other's temporary file
+    and one of them failed (FileNotFoundError) or left a mix. Each write now has its own file."""
+    import stat
+
+    from wizard.tokens import _write_private
+
+    target = tmp_path / "config.toml"
+    texts = {n: f"writer {n}\n" + f"token-{n}" * 2000 + "\n" for n in range(4)}
+    errors: list[BaseException] = []
+    gate = threading.Barrier(4, timeout=30)
+
+    def writer(n: int) -> None:
+        gate.wait()
+        for _ in range(60):
+            try:
+                _write_private(target, texts[n])
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors[0]
+    assert target.read_text() in texts.values()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]  # no temporary file left
