@@ -164,7 +164,7 @@ users: [{{name: u, user: {{token: abc}}}}]
 contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
 current-context: x
 """)
-    for _ in range(300):
+    for _ in range(150):
         opening = Opening(str(kc), None, timeout=5)
         assert opening._done.wait(30)
         gate = threading.Barrier(8, timeout=30)
