@@ -291,3 +291,47 @@ def test_two_writers_of_the_external_config_toml_never_tear_it(tmp_path, switch_
     assert target.read_text() in texts.values()
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]  # no temporary file left
+
+
+# --------------------------------------------------------------------------- the cluster's caches
+
+
+def test_an_rbac_check_right_after_apply_waits_out_the_authorizer_cache():
+    """Right after apply wrote the manager's Role and RoleBinding, the API server's authorizer may still
+    deny for a moment (its informer cache lags, the more the busier the machine). The check retried ten
+    times 0.1 s apart, about a second, and on a loaded CI machine reported FAIL ("another authorizer
+    refuses it") for a grant that was in place. It now retries within its own deadline."""
+    import time
+
+    from wizard import names, rbac
+    from wizard.checks import cluster
+    from wizard.checks.engine import CheckContext
+
+    a = ANSWERS
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "rules": rbac.role_rules(),
+            "metadata": {"name": names.manager_role(a), "namespace": a.cluster.jobs_namespace}}
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": names.manager_role(a), "namespace": a.cluster.jobs_namespace},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": names.manager_role(a)},
+               "subjects": [{"kind": "ServiceAccount", "name": a.cluster.manager_service_account,
+                             "namespace": a.cluster.runner_namespace}]}
+
+    class LaggingAuthorizer:
+        """Denies until 1.5 s after the first review, as an authorizer whose cache has not caught up."""
+
+        first: float | None = None
+
+        def access_review(self, **_kw):
+            now = time.monotonic()
+            self.first = self.first if self.first is not None else now
+            return now - self.first >= 1.5, ""
+
+        def get_or_none(self, path: str):
+            return role if "/roles/" in path else binding if "/rolebindings/" in path else None
+
+    ctx = CheckContext(a)
+    fake = LaggingAuthorizer()
+    ctx.fact("kube", lambda: fake)
+    spec = next(c for c in cluster.CHECKS if c.id == "rbac.manager.pods.create")
+    [r] = run_specs([spec], a, ctx=ctx)
+    assert r.status is Status.PASS, r

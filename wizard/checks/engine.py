@@ -249,6 +249,10 @@ class CheckContext:
         except _StillWaiting:
             raise Skip(f"still waiting for {key.replace('_', ' ')}") from None
 
+    def time_left(self) -> float | None:
+        """Seconds until this check's deadline (None outside a check run by the engine)."""
+        return self._remaining()
+
     def _remaining(self, cap: float | None = None) -> float | None:
         deadline = getattr(_local, "deadline", None)
         if deadline is None:
