@@ -37,3 +37,26 @@ def test_a_generation_not_yet_observed_is_not_available():
     dep = _dep(1, replicas=1, updatedReplicas=1, readyReplicas=1, availableReplicas=1)
     dep["metadata"]["generation"] = 3
     assert not _deployment_state(dep)["available"]
+
+
+def test_diagnose_names_the_cause_when_new_pods_fail_while_the_old_one_still_serves():
+    """wizard.rollout (diagnose's analyzer) judged the same way: an upgrade whose new pod cannot pull its
+    image, while the old pod still serves, was "available" and got no finding."""
+    from wizard import rollout
+
+    d = _dep(1, replicas=2, updatedReplicas=1, readyReplicas=1, availableReplicas=1)
+    d["metadata"].update(name="gitlab-runner", namespace="ci", uid="d1")
+    new_rs = {"metadata": {"name": "gitlab-runner-new", "namespace": "ci", "uid": "r2",
+                           "annotations": {"deployment.kubernetes.io/revision": "2"},
+                           "ownerReferences": [{"uid": "d1", "name": "gitlab-runner"}]},
+              "spec": {"replicas": 1}, "status": {"replicas": 1}}
+    new_pod = {"metadata": {"name": "gitlab-runner-new-x1", "namespace": "ci",
+                            "ownerReferences": [{"uid": "r2", "name": "gitlab-runner-new"}]},
+               "spec": {"containers": [{"name": "gitlab-runner"}], "nodeName": "n1"},
+               "status": {"phase": "Pending", "containerStatuses": [
+                   {"name": "gitlab-runner", "ready": False, "image": "registry.example/runner:v18.9.0",
+                    "state": {"waiting": {"reason": "ImagePullBackOff", "message": "manifest unknown"}}}]}}
+    assert not rollout.availability(d).ok
+    causes = rollout.causes(d, [new_rs], [new_pod], [])
+    assert [c.key for c in causes] == ["image-pull"], causes
+    assert "1 old pod(s) still running" in rollout.availability(d).text
