@@ -412,24 +412,27 @@ class StepScreen(Screen[Nav]):
                 checklist.show_idle(f"Checks wait for {where}: {field_label(first.path)}: {first.message}")
             return
         self._run = checklist.start(self.step.title.lower())
-        self._check_worker(answers, self._run, list(self.step.checks), list(self.EXTRA_CHECK_IDS))
+        # read on this (the UI) thread: the worker must not read self.state while the user edits it
+        context = st.get_value(self.state.raw, "cluster.context") or self.state.context
+        self._check_worker(answers, self._run, list(self.step.checks), list(self.EXTRA_CHECK_IDS),
+                           self.state.kubeconfig, context)
 
     @work(thread=True, exclusive=True, group="checks", exit_on_error=False)
-    def _check_worker(self, answers: Any, run: int, check_steps: list[str], extra_ids: list[str]) -> None:
+    def _check_worker(self, answers: Any, run: int, check_steps: list[str], extra_ids: list[str],
+                      kubeconfig: str | None, context: str | None) -> None:
         worker = get_current_worker()
 
         def on_result(result: Result) -> None:
             if not worker.is_cancelled:
                 self.post_message(CheckResultArrived(run, result))
 
-        context = st.get_value(self.state.raw, "cluster.context") or self.state.context
         try:
             results = list(self.services.run_checks(
-                answers, kubeconfig=self.state.kubeconfig, context=context,
+                answers, kubeconfig=kubeconfig, context=context,
                 steps=check_steps, on_result=on_result))
             if extra_ids and not worker.is_cancelled:
                 results += list(self.services.run_checks(
-                    answers, kubeconfig=self.state.kubeconfig, context=context,
+                    answers, kubeconfig=kubeconfig, context=context,
                     steps=None, ids=extra_ids, on_result=on_result))
         except Exception as exc:  # a broken check must not take the screen down
             results = [Result("wizard.checks", "wizard", Status.FAIL, "The checks could not run",

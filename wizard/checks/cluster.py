@@ -34,6 +34,19 @@ PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
 # --------------------------------------------------------------------------- shared facts
 
 
+def _cache_lag(ctx: CheckContext, cap: float = 4.0):
+    """Pauses for retrying what the API server's caches see a moment after a write (RBAC right after
+    apply): yields the next pause while another try fits, for up to ``cap`` seconds and never into the
+    last second of this check's deadline. A count of tries is not enough on a loaded machine."""
+    start, pause = time.monotonic(), 0.05
+    while True:
+        left = ctx.time_left()
+        if time.monotonic() - start + pause > cap or (left is not None and left - pause < 1.0):
+            return
+        yield pause
+        pause = min(pause * 2, 0.5)
+
+
 def _get(ctx: CheckContext, path: str) -> dict[str, Any] | None:
     """GET once per run (None when absent)."""
     kube = ctx.kube()
@@ -303,8 +316,8 @@ def _rbac_check(perm: rbac.Permission, verb: str):
             return by_apply(ctx, action, f"{denied}; {why}", fix, catalog)
         if not why:
             # Role and RoleBinding grant it: the authorizer's cache may not have seen them yet (right after apply)
-            for _ in range(10):
-                time.sleep(0.1)
+            for pause in _cache_lag(ctx):
+                time.sleep(pause)
                 allowed, reason = kube.access_review(verb=verb, resource=perm.base, subresource=perm.subresource,
                                                      namespace=ns, user=user, groups=groups)
                 if allowed:
@@ -595,17 +608,19 @@ def check_dryrun(ctx: CheckContext):
     kinds = [c["name"] for c in pod["spec"]["containers"]]
     try:
         try:
-            for attempt in range(6):
+            pauses = _cache_lag(ctx)
+            while True:
                 try:
                     kube.request("POST", path, body=pod, query={"dryRun": "All"}, headers=headers,
                                  timeout=ctx.t(5.0))
                     break
                 except KubeError as exc:
                     # the manager's Role was just written: the authorizer's cache may lag for a moment
+                    pause = next(pauses, None)
                     if not (as_manager and exc.status == 403 and "cannot create resource" in exc.message.lower()
-                            and "impersonate" not in exc.message.lower() and attempt < 5):
+                            and "impersonate" not in exc.message.lower() and pause is not None):
                         raise
-                    time.sleep(0.1)
+                    time.sleep(pause)
         except KubeError as exc:
             if as_manager and exc.status == 403 and "impersonate" in exc.message.lower():
                 note = "as you (you may not impersonate the manager ServiceAccount)"
