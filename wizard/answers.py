@@ -77,13 +77,17 @@ TOKEN_SOURCE = sc.virtual(Virtual(
     {"token": "I have a runner authentication token (glrt-...)",
      "create_runner": "Create a runner for me through the GitLab API",
      "registration_token": "Legacy registration token (deprecated)"},
-    "token", _infer_token_source))
+    "token", _infer_token_source,
+    explain={"token": "gitlab.token is the token source", "create_runner": "the runner is created through the API",
+             "registration_token": "the legacy registration token is used"}))
 CA_MODE = sc.virtual(Virtual(
     "_ca_mode", "Trust for GitLab's certificate", ("system", "fetch", "file"),
     {"system": "Publicly trusted certificate (no extra CA)",
      "fetch": "Trust the presented chain, pinned by its root fingerprint",
      "file": "Load a CA bundle (PEM file)"},
-    "system", _infer_ca_mode, implies={"fetch": {"gitlab.ca.fetch": True}}))
+    "system", _infer_ca_mode, implies={"fetch": {"gitlab.ca.fetch": True}},
+    explain={"system": "GitLab's certificate is publicly trusted", "fetch": "the presented chain is pinned (fetch)",
+             "file": "a CA bundle file is given"}))
 
 _HELM = unless("cluster.mode", "external")
 _CREATE = when("_token_source", "create_runner")
@@ -432,7 +436,8 @@ def _registry_rules(p: Parser, r: Registry, m: dict[str, Any], path: str) -> Non
 class Answers:
     version: int = fld(1, kw_only=True, parse=_parse_version, required=_VERSION_MSG,
                        label="Answers file version")
-    gitlab: GitLab = fld(required="is required (at least gitlab.url and one token source)", label="GitLab")
+    gitlab: GitLab = fld(required="is required (at least gitlab.url and one token source)", label="GitLab",
+                         doc="Set exactly one token source: token, create_runner or registration_token.")
     cluster: Cluster = fld(factory=Cluster, label="Cluster")
     runner: Runner = fld(factory=Runner, label="Runner")
     host_aliases: list[HostAlias] = fld(factory=list, nullable=True, shape="a list of {ip, hostnames, targets}",

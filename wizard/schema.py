@@ -111,6 +111,8 @@ class Virtual:
     default: str
     infer: Callable[[Raw], str]
     implies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    explain: Mapping[str, str] = field(default_factory=dict)
+    """Choice -> what it means in the file, for the README's table."""
 
     def value(self, raw: Raw) -> str:
         v = raw.get(self.path) if isinstance(raw, dict) else None
@@ -144,9 +146,13 @@ class When:
         return When(self.path, self.values, self.negate, other if self.also is None else self.also & other)
 
     def describe(self) -> str:
-        name = self.path.lstrip("_").replace("_", " ") if self.path in VIRTUALS else self.path
-        vals = " or ".join(str(v) for v in self.values)
-        text = f"{name} is {'not ' if self.negate else ''}{vals}"
+        """``when ...`` / ``unless ...`` in words, for the README's table."""
+        v = VIRTUALS.get(self.path)
+        if v is not None:
+            text = " or ".join(v.explain.get(x, str(x)) for x in self.values)
+        else:
+            text = f"{self.path} is " + " or ".join(f"`{x}`" for x in self.values)
+        text = ("unless " if self.negate else "when ") + text
         return text if self.also is None else f"{text}, and {self.also.describe()}"
 
 
@@ -629,12 +635,12 @@ def type_text(info: Info) -> str:
 
 
 def _type_name(t: Any) -> str:
+    if getattr(t, "from_answer", None):
+        return "secret reference"
     if isinstance(t, type) and is_dataclass(t):
         return "records"
     if get_origin(t) in (Union, types.UnionType):
         return " or ".join(_type_name(a) for a in get_args(t))
-    if getattr(t, "from_answer", None):
-        return "secret reference"
     return {str: "text", int: "integer", bool: "true/false"}.get(t, getattr(t, "__name__", str(t)))
 
 
@@ -658,14 +664,9 @@ def markdown_table(cls: type) -> str:
     rows = ["| Field | Type | Default | Meaning |", "|---|---|---|---|"]
     for path, info in walk(cls):
         mt = info.meta
-        text = mt.label + ("." if mt.label and not mt.label.endswith((".", ")")) else "")
-        for more in (mt.help, mt.doc):
-            if more:
-                text = f"{text} {more}".strip()
-        if mt.range:
-            text += f" {mt.range[0]}..{mt.range[1]}."
-        if mt.when is not None:
-            text += f" Applies when {mt.when.describe()}."
+        said = [mt.label, mt.help, mt.doc, f"{mt.range[0]}..{mt.range[1]}" if mt.range else "",
+                f"Applies {mt.when.describe()}" if mt.when is not None else ""]
+        text = " ".join(x if x.endswith((".", "?")) else x + "." for x in said if x)
         cells = (f"`{path}`", type_text(info), _default_text(info), text.replace("|", "\\|"))
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
