@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from . import logsafe, safeio
+from . import safeio
 from . import schema as sc
 from . import validate as v
 from .answers_yaml import loads
 from .errors import BadInput, FieldError, SecretUnavailable
 from .schema import Parser, Secret, Virtual, fld, rule, unless, when
-from .secretref import SecretRef
+from .secretref import SecretRef, register_secrets, with_secret_values
 from .text import printable
 from .tls.names import fingerprint_error as _fingerprint_error
 from .tls.names import normalize_fingerprint
@@ -547,47 +547,6 @@ def load(path: str | os.PathLike[str], *, field_name: str = "--answers") -> Answ
     return answers
 
 
-def register_secrets(answers: Answers) -> None:
-    """Read every secret reference that can be read now, only to register the values for
-    redaction (so no output shows them, even where they come back from a cluster or log).
-    Missing or unreadable secrets are ignored here; the command that needs one reports it."""
-    refs = answers.secret_refs()
-    values: dict[str, str] = {}
-    for path, ref in refs.items():
-        try:
-            values[path] = ref.resolve(path)
-        except BadInput as exc:
-            _log.info("secret %s (%s): not readable now: %s", path, ref.shown, exc.render())
-            continue
-        _log.info("secret %s (%s): read (%d characters)", path, ref.shown, len(values[path]))
-    for i, reg in enumerate(answers.registries):
-        pw = values.get(f"registries[{i}].password")
-        if pw is None:
-            continue
-        user = values.get(f"registries[{i}].username") if isinstance(reg.username, SecretRef) else reg.username
-        logsafe.register_secret(pw, user=user or "")
-
-
-def with_secret_values(a: Answers, values: Mapping[str, str]) -> Answers:
-    """A copy of ``a`` whose secret references at the given field paths hold these values in
-    memory (secrets typed in the wizard, not stored yet). Nothing goes into ``os.environ``."""
-    import copy
-
-    out = copy.deepcopy(a)
-    for path, value in values.items():
-        *up, last = sc.parts(path)
-        node: Any = out
-        try:
-            for part in up:
-                node = node[part] if isinstance(part, int) else getattr(node, part)
-            ref = getattr(node, str(last))
-        except (AttributeError, IndexError, TypeError):
-            continue
-        if isinstance(ref, SecretRef):
-            setattr(node, str(last), ref.with_value(value))
-    return out
-
-
 def to_dict(a: Answers) -> dict[str, Any]:
     """Canonical, complete mapping of the answers (secrets as references)."""
     return sc.to_dict(a)
@@ -623,7 +582,9 @@ def _main(argv: list[str] | None = None) -> int:
     if args != ["--schema-markdown"]:
         print("usage: python -m wizard.answers --schema-markdown", file=sys.stderr)
         return 2
-    sys.stdout.write(sc.markdown_table(Answers))
+    from .schemadoc import markdown_table
+
+    sys.stdout.write(markdown_table(Answers))
     return 0
 
 

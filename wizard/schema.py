@@ -9,7 +9,7 @@ From that one description this module derives:
 * parsing and validation of a raw mapping (:class:`Parser`), every error naming its path;
 * the canonical mapping (:func:`to_dict`) and the defaults (:func:`defaults`);
 * pruning of fields that do not apply (:func:`prune`, evaluating the ``when`` conditions);
-* the field table of the README (:func:`markdown_table`).
+* the field table of the README (:func:`wizard.schemadoc.markdown_table`).
 
 The front ends (:mod:`wizard.steps`) build their fields from :func:`lookup`. Cross-field
 rules that no single field can state are registered per class with :func:`rule`.
@@ -185,51 +185,40 @@ class Secret:
 @dataclass(frozen=True)
 class Meta:
     label: str = ""
-    help: str = ""
-    """Shown under the field by the front ends (and in the README)."""
+    help: str = ""  # shown by the front ends and in the README; doc: in the README only
     doc: str = ""
-    """More for the README's table only."""
     placeholder: str = ""
-    labels: Mapping[str, str] = field(default_factory=dict)
-    """Choice -> how the front ends show it."""
+    labels: Mapping[str, str] = field(default_factory=dict)  # choice -> how the front ends show it
     check: Check | None = None
     """The value (already of the right type) -> a problem, or None."""
     each: Check | None = None
     """For a list: one item (any type, as written) -> a problem, or None."""
     range: tuple[int, int] | None = None
-    why: str = ""
-    """Appended to the out-of-range message."""
+    why: str = ""  # appended to the out-of-range message
     required: str | None = None
-    """The message when the key is missing from the file."""
+    """The message when the key is missing from the file (min_items: when a list is empty;
+    unique: when an item repeats; shape: what a list of records must be)."""
     min_items: str | None = None
     unique: str | None = None
     shape: str | None = None
-    """For a list of records: what the message says it must be."""
     when: When | None = None
     prune: bool = True
     """Drop the field from the working mapping when ``when`` is false (else only not asked)."""
     secret: Secret | None = None
-    file: bool = False
-    """A path to a PEM file, checked to exist when files are checked."""
+    file: bool = False  # a path to a PEM file, checked when files are checked
     nullable: bool = False
     """``null`` in the file means the default (else "must not be empty")."""
     optional: bool | None = None
     """The front ends accept an empty answer (default: the type allows None, or the default
     is an empty list or mapping)."""
-    ask: str | None = None
-    """How the front ends ask, when the type does not say (see :data:`wizard.steps.KINDS`)."""
-    dynamic: str | None = None
-    """Choices the front end fills at run time (``"contexts"``)."""
-    omit: tuple[Any, ...] = ()
-    """:func:`to_dict` leaves the key out when the value is one of these."""
-    convert: Callable[[Any], Any] | None = None
-    """Applied to a valid value (e.g. a normalized fingerprint)."""
+    ask: str | None = None  # how the front ends ask, when the type does not say (wizard.steps.KINDS)
+    dynamic: str | None = None  # choices the front end fills at run time ("contexts")
+    omit: tuple[Any, ...] = ()  # to_dict leaves the key out for these values
+    convert: Callable[[Any], Any] | None = None  # applied to a valid value (a normalized fingerprint)
     parse: Callable[[Parser, Any, str], Any] | None = None
     """Parses the value itself (``(parser, raw value, path) -> value``) instead of the type."""
-    skip_empty: bool = False
-    """For a list of records: an empty mapping is left out."""
-    internal: bool = False
-    """Not part of the file (e.g. the answers file's folder)."""
+    skip_empty: bool = False  # a list of records leaves out an empty mapping
+    internal: bool = False  # not part of the file (the answers file's folder)
 
 
 def fld(default: Any = MISSING, *, factory: Callable[[], Any] | None = None, compare: bool = True,
@@ -614,59 +603,3 @@ def _prune(cls: type, node: Raw, ctx: Raw) -> None:
                     _prune(rec, item, item)
         elif isinstance(val, dict):
             _prune(rec, val, ctx)
-
-
-# --------------------------------------------------------------------------- documentation
-
-
-def type_text(info: Info) -> str:
-    if info.choices:
-        text = " \\| ".join(f"`{c}`" if c else '`""`' for c in info.choices)
-        return f"list of {text}" if info.origin is list else text
-    if info.meta.secret is not None or getattr(info.base, "from_answer", None):
-        return "secret reference"
-    if info.origin is list:
-        return f"list of {_type_name(info.item)}"
-    if info.origin is dict:
-        return "mapping"
-    if info.record is not None:
-        return "section"
-    return _type_name(info.base)
-
-
-def _type_name(t: Any) -> str:
-    if getattr(t, "from_answer", None):
-        return "secret reference"
-    if isinstance(t, type) and is_dataclass(t):
-        return "records"
-    if get_origin(t) in (Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in get_args(t))
-    return {str: "text", int: "integer", bool: "true/false"}.get(t, getattr(t, "__name__", str(t)))
-
-
-def _default_text(info: Info) -> str:
-    if not info.has_default:
-        return "required" if info.meta.required or info.field.default is MISSING else ""
-    d = info.default()
-    if d is None or d == [] or d == {}:
-        return ""
-    if info.record is not None:
-        return ""
-    if isinstance(d, bool):
-        return f"`{str(d).lower()}`"
-    if isinstance(d, list):
-        return "`[" + ", ".join(map(str, d)) + "]`"
-    return f'`"{d}"`' if d == "" else f"`{d}`"
-
-
-def markdown_table(cls: type) -> str:
-    """The README's table of answers fields, generated from the model."""
-    rows = ["| Field | Type | Default | Meaning |", "|---|---|---|---|"]
-    for path, info in walk(cls):
-        mt = info.meta
-        said = [mt.label, mt.help, mt.doc, f"{mt.range[0]}..{mt.range[1]}" if mt.range else "",
-                f"Applies {mt.when.describe()}" if mt.when is not None else ""]
-        text = " ".join(x if x.endswith((".", "?")) else x + "." for x in said if x)
-        cells = (f"`{path}`", type_text(info), _default_text(info), text.replace("|", "\\|"))
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows) + "\n"

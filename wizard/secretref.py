@@ -6,15 +6,24 @@ redaction. A value typed in the wizard is held by the reference in memory only.
 
 from __future__ import annotations
 
+import copy
+import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from . import logsafe, safeio
 from . import validate as v
 from .errors import BadInput, FieldError, SecretUnavailable
 from .logsafe import looks_like_secret
 from .schema import Problem as _Err
+from .schema import parts
+
+T = TypeVar("T")
+
+_log = logging.getLogger("wizard.answers")
 
 
 @dataclass(frozen=True)
@@ -127,3 +136,50 @@ class SecretRef:
         if self.kind == "env":
             return self.target in os.environ
         return self.path().is_file()
+
+
+class HasSecrets(Protocol):
+    """What :func:`register_secrets` reads: :class:`wizard.answers.Answers`."""
+
+    registries: list[Any]
+
+    def secret_refs(self) -> dict[str, SecretRef]: ...
+
+
+def register_secrets(answers: HasSecrets) -> None:
+    """Read every secret reference that can be read now, only to register the values for
+    redaction (so no output shows them, even where they come back from a cluster or log).
+    Missing or unreadable secrets are ignored here; the command that needs one reports it."""
+    refs = answers.secret_refs()
+    values: dict[str, str] = {}
+    for path, ref in refs.items():
+        try:
+            values[path] = ref.resolve(path)
+        except BadInput as exc:
+            _log.info("secret %s (%s): not readable now: %s", path, ref.shown, exc.render())
+            continue
+        _log.info("secret %s (%s): read (%d characters)", path, ref.shown, len(values[path]))
+    for i, reg in enumerate(answers.registries):
+        pw = values.get(f"registries[{i}].password")
+        if pw is None:
+            continue
+        user = values.get(f"registries[{i}].username") if isinstance(reg.username, SecretRef) else reg.username
+        logsafe.register_secret(pw, user=user or "")
+
+
+def with_secret_values(a: T, values: Mapping[str, str]) -> T:
+    """A copy of ``a`` whose secret references at the given field paths hold these values in
+    memory (secrets typed in the wizard, not stored yet). Nothing goes into ``os.environ``."""
+    out = copy.deepcopy(a)
+    for path, value in values.items():
+        *up, last = parts(path)
+        node: Any = out
+        try:
+            for part in up:
+                node = node[part] if isinstance(part, int) else getattr(node, part)
+            ref = getattr(node, str(last))
+        except (AttributeError, IndexError, TypeError):
+            continue
+        if isinstance(ref, SecretRef):
+            setattr(node, str(last), ref.with_value(value))
+    return out

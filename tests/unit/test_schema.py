@@ -14,6 +14,7 @@ from wizard import answers as am
 from wizard import schema as sc
 from wizard import steps as st
 from wizard.checks import engine
+from wizard.schemadoc import markdown_table
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = {"version": 1, "gitlab": {"url": "https://gitlab.company.com/", "token": "env:RUNNER_TOKEN"}}
@@ -25,7 +26,7 @@ NOT_ASKED = {"version", "gitlab", "gitlab.ca", "gitlab.ca.fetch", "gitlab.create
 
 def test_readme_table_is_the_generated_one() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = sc.markdown_table(am.Answers)
+    table = markdown_table(am.Answers)
     assert table in text, "README.md's answers table is out of date: run scripts/schema-table"
     out = subprocess.run([sys.executable, "-m", "wizard.answers", "--schema-markdown"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
