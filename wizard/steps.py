@@ -62,7 +62,7 @@ VIRTUAL_KEYS: tuple[str, ...] = tuple(sc.VIRTUALS)
 
 @dataclass(frozen=True)
 class Field:
-    """One question."""
+    """One question: the front ends' view of an answers field (see :func:`model_field`)."""
 
     path: str
     """Place in the answers mapping (dotted; relative to the record for ``item_fields``)."""
