@@ -69,7 +69,6 @@ class ApplyLog(VerticalScroll):
 class ApplyScreen(StepScreen):
     """Runs ``wizard.apply`` in a worker and shows its progress events."""
 
-    STEP_ID = "apply"
 
     def __init__(self, *a: Any, **kw: Any) -> None:
         super().__init__(*a, **kw)

@@ -61,11 +61,6 @@ class ChecksFinished(Message):
         self.results = results
 
 
-SHORT_TITLES = {"cluster": "Cluster", "gitlab": "GitLab", "token": "Token", "namespaces": "Namespaces",
-                "host_aliases": "Aliases", "registries": "Registries", "runner": "Runner",
-                "review": "Review", "apply": "Apply"}
-
-
 class StepBar(Static):
     """The row of step names with the current one highlighted. When the names do not fit
     (80 columns), the other steps shrink to their numbers; all nine stay visible."""
@@ -87,7 +82,7 @@ class StepBar(Static):
         me = st.STEP_IDS.index(self.current)
         for i, s in enumerate(st.STEPS):
             current = s.id == self.current
-            name = SHORT_TITLES.get(s.id, s.title)
+            name = s.short_title
             label = f" {i + 1} {name} " if current or not short else f" {i + 1} "
             text.append(label, style="bold reverse" if current else ("" if i < me else "dim"))
         return text
@@ -117,6 +112,7 @@ class StepScreen(Screen[Nav]):
     """A wizard step: form on the left, help and live checks on the right."""
 
     STEP_ID: ClassVar[str] = ""
+    """Set by :func:`screens.app.screen_class` from the step table (:data:`wizard.steps.STEPS`)."""
     EXTRA_CHECK_IDS: ClassVar[tuple[str, ...]] = ()
     """Checks of other steps that this step shows too (by id)."""
     BINDINGS = [

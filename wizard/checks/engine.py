@@ -28,8 +28,10 @@ from ..answers import Answers
 from ..errors import SecretUnavailable
 from ..logsafe import redact
 from ..results import Result, Status
+from ..steps import FORM_STEP_IDS
 
-STEPS = ("cluster", "gitlab", "token", "namespaces", "host_aliases", "registries", "runner")
+STEPS: tuple[str, ...] = FORM_STEP_IDS
+"""The wizard steps checks belong to (defined by :data:`wizard.steps.STEPS`)."""
 
 RunFn = Callable[["CheckContext"], "Result | list[Result]"]
 
