@@ -2,8 +2,9 @@
 
 The core (:mod:`wizard.apply`, :mod:`wizard.render`, :mod:`wizard.gitops`, :mod:`wizard.checks`)
 returns reports, documents and results and sends progress events; this module prints them:
-apply's progress lines, its summary and its dry-run diff, the paths render wrote, the check table. ``adopt`` and ``upgrade`` (wizard.lifecycle, the layer above) print their apply runs with it
-too; the layer contract in pyproject.toml keeps it above apply and below the commands.
+apply's progress lines, its summary and its dry-run diff, the paths render wrote, the check table.
+``adopt`` and ``upgrade`` (wizard.lifecycle, the layer above) print their apply runs with it too;
+the layer contract in pyproject.toml keeps it above apply and below the commands.
 """
 
 from __future__ import annotations

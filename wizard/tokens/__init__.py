@@ -42,13 +42,13 @@ from __future__ import annotations
 
 from .common import (DEFAULT_LIFETIME_HOURS, MARK_PREFIX, REGISTRATION_KEY, RENEW_WHEN_LEFT, RESTART_ANNOTATION,
                      RESTART_PENDING_ANNOTATION, RUNNER_ID_ANNOTATION, TOKEN_KEY, TokenError)
-from .external import ExternalOutcome, external_credentials, verify_external
+from .external import CredentialCheck, ExternalOutcome, external_credentials, verify_external
 from .external import _cluster_ca, _jwt_claims  # noqa: F401 - apply and the tests use them
 from .runner import (StoredToken, TokenOutcome, delete_orphans, ensure_runner_token, find_marked_runners, install_mark,
                      maintenance_note, plan_token, read_stored, realize_token, restart_manager)
 
-__all__ = ["DEFAULT_LIFETIME_HOURS", "ExternalOutcome", "MARK_PREFIX", "REGISTRATION_KEY", "RENEW_WHEN_LEFT",
-           "RESTART_ANNOTATION", "RESTART_PENDING_ANNOTATION", "RUNNER_ID_ANNOTATION", "StoredToken", "TOKEN_KEY",
-           "TokenError", "TokenOutcome", "delete_orphans", "ensure_runner_token", "external_credentials",
-           "find_marked_runners", "install_mark", "maintenance_note", "plan_token", "read_stored", "realize_token",
-           "restart_manager", "verify_external"]
+__all__ = ["DEFAULT_LIFETIME_HOURS", "CredentialCheck", "ExternalOutcome", "MARK_PREFIX", "REGISTRATION_KEY",
+           "RENEW_WHEN_LEFT", "RESTART_ANNOTATION", "RESTART_PENDING_ANNOTATION", "RUNNER_ID_ANNOTATION",
+           "StoredToken", "TOKEN_KEY", "TokenError", "TokenOutcome", "delete_orphans", "ensure_runner_token",
+           "external_credentials", "find_marked_runners", "install_mark", "maintenance_note", "plan_token",
+           "read_stored", "realize_token", "restart_manager", "verify_external"]

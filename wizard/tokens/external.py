@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import names
 from ..answers import Answers
@@ -105,20 +105,27 @@ def external_credentials(answers: Answers, kube: Kube, config_template: str | No
     return out
 
 
-def verify_external(kube: Kube, answers: Answers, token: str) -> tuple[bool, str]:
+class CredentialCheck(NamedTuple):
+    """Whether the external manager's bearer token works, and why (or why not)."""
+
+    ok: bool
+    reason: str
+
+
+def verify_external(kube: Kube, answers: Answers, token: str) -> CredentialCheck:
     """Does the bearer token authenticate and allow creating job pods in the jobs namespace?"""
     probe = kube.with_token(token)
     try:
         allowed, reason = probe.access_review(verb="create", resource="pods",
                                               namespace=answers.cluster.jobs_namespace)
     except KubeError as exc:
-        return False, f"the token does not work: {exc.message or exc}"
+        return CredentialCheck(False, f"the token does not work: {exc.message or exc}")
     finally:
         probe.close()
     if not allowed:
-        return False, f"the token authenticates but may not create pods in {answers.cluster.jobs_namespace}: " \
-                      f"{reason or 'denied'}"
-    return True, f"the token authenticates and may create pods in {answers.cluster.jobs_namespace}"
+        return CredentialCheck(False, f"the token authenticates but may not create pods in "
+                                      f"{answers.cluster.jobs_namespace}: {reason or 'denied'}")
+    return CredentialCheck(True, f"the token authenticates and may create pods in {answers.cluster.jobs_namespace}")
 
 
 def _cluster_ca(kube: Kube) -> str | None:

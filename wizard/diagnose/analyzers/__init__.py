@@ -43,8 +43,8 @@ from wizard.diagnose.analyzers.pods import (analyze_arch, analyze_e08, analyze_e
 from wizard.diagnose.model import ClusterState, Finding
 from wizard.results import Status
 
-__all__ = ["TABLE", "Analyzer", "ClusterState", "Confirm", "Context", "Finding", "LogHit", "Verdict", "from_hit", "redact", "route",
-           "run_table"]
+__all__ = ["TABLE", "Analyzer", "ClusterState", "Confirm", "Context", "Finding", "LogHit", "Verdict", "from_hit",
+           "redact", "route", "run_table"]
 
 
 # --------------------------------------------------------------------------- the table
