@@ -135,7 +135,8 @@ def test_python_dash_m_runner_wizard():
 
 # The modules that talk to the terminal: the command line, the console layer, the commands above
 # it (lifecycle) and the diagnosis' own cli module. Everything else in the core returns data.
-TERMINAL_MODULES = ("wizard/cli.py", "wizard/console.py", "wizard/lifecycle/", "wizard/diagnose/cli.py")
+TERMINAL_MODULES = ("wizard/cli.py", "wizard/console.py", "wizard/lifecycle/", "wizard/diagnose/cli.py",
+                    "wizard/fleet_cli.py")
 
 
 def _terminal_writes(source: str) -> list[int]:
