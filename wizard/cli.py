@@ -332,10 +332,10 @@ Handler = Callable[[argparse.Namespace, GlobalOptions], int]
 
 def _render(args: argparse.Namespace, opts: GlobalOptions) -> int:
     if getattr(args, "gitops", None):
-        from .gitops import command as export
+        from .console import gitops_command as export
 
         return export(args, opts)
-    from .render import command
+    from .console import render_command as command
 
     return command(args, opts)
 
@@ -344,7 +344,7 @@ def _check(args: argparse.Namespace, opts: GlobalOptions) -> int:
     from .kube import Opening
 
     opening = Opening(opts.kubeconfig, opts.context, timeout=4.0)  # the TLS handshake overlaps reading the answers
-    from .checks import command
+    from .console import check_command as command
 
     return command(args, opts, kube_opening=opening)
 

@@ -15,7 +15,8 @@ folder ``gitops-flux/`` or ``gitops-argocd/``:
   ``README.md`` saying how to hand the folder to the engine.
 
 :func:`export` is pure: it takes a :class:`~wizard.render.Rendered` and returns
-relative path → text. :func:`command` is the CLI.
+relative path → text; :func:`write` writes them. The command that prints is
+``wizard.console.gitops_command``.
 """
 
 from __future__ import annotations
@@ -336,29 +337,3 @@ def write(files: dict[str, str], out_dir: Path) -> list[Path]:
             raise
         written.append(p)
     return written
-
-
-def command(args: Any, opts: Any) -> int:
-    """``runner-wizard render --gitops ENGINE``: the usual artifacts, then ``gitops-<engine>/``."""
-    from .answers import load
-    from .render import command as render_command
-    from .render import render
-    from .settings import from_env
-    from .tls import load_ca_pem
-
-    engine: Engine = args.gitops
-    settings = getattr(opts, "settings", None) or from_env()
-    answers = settings.with_answers(load(args.answers))
-    chart = chart_source(None if settings.chart_is_default else settings.chart, answers.runner.chart_version,
-                         option=settings.chart_from or "--chart")
-    ca_pem = load_ca_pem(answers)
-    files = export(render(answers, ca_pem=ca_pem), engine, chart)  # bad input stops here, before any write
-    from .render import preflight_out
-
-    preflight_out(Path(args.out) / f"gitops-{engine}", list(files))
-    rc = render_command(args, opts)
-    if rc:
-        return rc
-    for p in write(files, Path(args.out) / f"gitops-{engine}"):
-        print(p)
-    return 0
