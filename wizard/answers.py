@@ -7,7 +7,7 @@ Secret values are never stored: a secret field holds a reference, ``env:NAME`` o
 Each field below is described once, with :func:`wizard.schema.fld`: label, help, range,
 check, when it applies and whether it is a secret. Parsing, the canonical mapping, the
 defaults, pruning, the wizard's fields and the README's field table are derived from it
-(:mod:`wizard.schema`); ``python -m wizard.answers --schema-markdown`` prints that table.
+(:mod:`wizard.schema`); ``scripts/schema-table`` writes that table into the README.
 """
 
 from __future__ import annotations
@@ -574,19 +574,3 @@ def save(a: Answers, path: str | os.PathLike[str]) -> Path:
     _log.info("wrote answers file %s", p)
     return p
 
-
-def _main(argv: list[str] | None = None) -> int:
-    import sys
-
-    args = sys.argv[1:] if argv is None else argv
-    if args != ["--schema-markdown"]:
-        print("usage: python -m wizard.answers --schema-markdown", file=sys.stderr)
-        return 2
-    from .schemadoc import markdown_table
-
-    sys.stdout.write(markdown_table(Answers))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())

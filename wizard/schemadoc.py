@@ -1,6 +1,5 @@
 """The README's table of answers fields, generated from the model's metadata
-(:mod:`wizard.schema`): ``python -m wizard.answers --schema-markdown`` or
-``scripts/schema-table``; a unit test keeps the README equal to it."""
+(:mod:`wizard.schema`) by ``scripts/schema-table``; a unit test keeps the README equal to it."""
 
 from __future__ import annotations
 

@@ -28,9 +28,6 @@ def test_readme_table_is_the_generated_one() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     table = markdown_table(am.Answers)
     assert table in text, "README.md's answers table is out of date: run scripts/schema-table"
-    out = subprocess.run([sys.executable, "-m", "wizard.answers", "--schema-markdown"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
-    assert out == table
     assert subprocess.run([sys.executable, str(ROOT / "scripts" / "schema-table"), "--check"]).returncode == 0
 
 
