@@ -12,6 +12,7 @@ imports kubernetes, python-gitlab or cryptography.
 from __future__ import annotations
 
 import importlib
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,18 +34,25 @@ SCREENS_BY_STEP: dict[str, tuple[str, str]] = {
     "cluster": ("screens.cluster", "ClusterScreen"),
     "gitlab": ("screens.gitlab_url", "GitLabUrlScreen"),
     "token": ("screens.token", "TokenScreen"),
-    "namespaces": ("screens.namespaces", "NamespacesScreen"),
     "host_aliases": ("screens.host_aliases", "HostAliasesScreen"),
     "registries": ("screens.registries", "RegistriesScreen"),
-    "runner": ("screens.runner_options", "RunnerOptionsScreen"),
     "review": ("screens.review", "ReviewScreen"),
     "apply": ("screens.apply", "ApplyScreen"),
 }
+"""Steps with a screen of their own. Every other step of :data:`wizard.steps.STEPS` is a
+plain :class:`StepScreen` of its fields."""
 
 
+@cache
 def screen_class(step_id: str) -> type[StepScreen]:
+    """The screen of a step; its ``STEP_ID`` is set here, from the step table."""
+    st.step(step_id)  # KeyError for a step the table does not have
+    if step_id not in SCREENS_BY_STEP:
+        name = "".join(part.title() for part in step_id.split("_")) + "Screen"
+        return type(name, (StepScreen,), {"STEP_ID": step_id, "__doc__": st.step(step_id).title})
     module, name = SCREENS_BY_STEP[step_id]
     cls: type[StepScreen] = getattr(importlib.import_module(module), name)
+    cls.STEP_ID = step_id
     return cls
 
 

@@ -69,7 +69,6 @@ class ApplyLog(VerticalScroll):
 class ApplyScreen(StepScreen):
     """Runs ``wizard.apply`` in a worker and shows its progress events."""
 
-    STEP_ID = "apply"
 
     def __init__(self, *a: Any, **kw: Any) -> None:
         super().__init__(*a, **kw)
@@ -176,17 +175,18 @@ class ApplyScreen(StepScreen):
         if accepted:
             self.query_one("#apply-log", ApplyLog).write(Text(
                 f"Failed checks you chose to continue past: {', '.join(accepted)}", style="yellow"))
-        self._apply_worker(answers, dry_run, accepted)
+        # read on this (the UI) thread: the worker must not read self.state while the UI changes it
+        context = st.get_value(self.state.raw, "cluster.context") or self.state.context
+        self._apply_worker(answers, dry_run, accepted, self.state.kubeconfig, context)
 
     @work(thread=True, exclusive=True, group="apply", exit_on_error=False)
-    def _apply_worker(self, answers: Any, dry_run: bool, ignore: list[str]) -> None:
+    def _apply_worker(self, answers: Any, dry_run: bool, ignore: list[str], kubeconfig: str | None,
+                      context: str | None) -> None:
         def reporter(event: Any) -> None:
             self.post_message(ApplyProgress(event))
 
         try:
-            report = self.services.apply(answers, kubeconfig=self.state.kubeconfig,
-                                         context=st.get_value(self.state.raw, "cluster.context")
-                                         or self.state.context,
+            report = self.services.apply(answers, kubeconfig=kubeconfig, context=context,
                                          dry_run=dry_run, reporter=reporter, ignore=ignore)
             self.post_message(ApplyFinished(report, None))
         except Exception as exc:

@@ -24,7 +24,6 @@ class ContextsLoaded(Message):
 class ClusterScreen(StepScreen):
     """Pick the kubeconfig context; its server is shown so the right cluster is chosen."""
 
-    STEP_ID = "cluster"
     EXTRA_CHECK_IDS = ("cluster.nodes.runtime",)
     """The nodes' runtime is read here too: "Detect from the nodes" must say when there is nothing to detect."""
 

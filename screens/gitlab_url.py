@@ -69,7 +69,6 @@ def _cert_text(title: str, c: CertInfo) -> Text:
 class GitLabUrlScreen(StepScreen):
     """URL, certificate chain and how to trust it."""
 
-    STEP_ID = "gitlab"
 
     def __init__(self, *a: Any, **kw: Any) -> None:
         super().__init__(*a, **kw)

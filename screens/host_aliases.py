@@ -30,7 +30,6 @@ class DnsResolved(Message):
 class HostAliasesScreen(StepScreen):
     """Rows of IP / host names / manager+jobs with what DNS says beside each."""
 
-    STEP_ID = "host_aliases"
 
     def add_label(self, f: st.Field) -> str:
         return "Add an alias"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -36,6 +36,13 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 
 
+class LiveTarget(NamedTuple):
+    """The release a pasted log is also confirmed against, live."""
+
+    namespace: str
+    release: str
+
+
 # --------------------------------------------------------------------------- services
 
 
@@ -46,8 +53,8 @@ class RecoverServices(Protocol):
 
     def diagnose(self, namespace: str | None, release: str | None, progress: Progress) -> Diagnosis: ...
 
-    def analyze_log(self, text: str, live: tuple[str, str] | None = None) -> Diagnosis:
-        """Analyze a pasted log; ``live`` (namespace, release): also confirm against the cluster."""
+    def analyze_log(self, text: str, live: LiveTarget | None = None) -> Diagnosis:
+        """Analyze a pasted log; with ``live``, also confirm it against that release in the cluster."""
         ...
 
     def plan_fix(self, diagnosis: Diagnosis, finding: Finding) -> FixPlan | None: ...
@@ -88,14 +95,14 @@ class LiveRecoverServices:
         finally:
             kube.close()
 
-    def analyze_log(self, text: str, live: tuple[str, str] | None = None) -> Diagnosis:
+    def analyze_log(self, text: str, live: LiveTarget | None = None) -> Diagnosis:
         from wizard.diagnose.engine import diagnose
 
         if live is None:
             return diagnose(logs=[("pasted log", None, text)], cluster=False, answers=None)
         kube = self._kube()
         try:
-            return diagnose(kube=kube, answers=self.answers, namespace=live[0], release=live[1],
+            return diagnose(kube=kube, answers=self.answers, namespace=live.namespace, release=live.release,
                             logs=[("pasted log", None, text)], kubeconfig=self.kubeconfig, context=self.context)
         finally:
             kube.close()
@@ -283,7 +290,7 @@ class RecoverScreen(Screen[None]):
         self.post_message(DiagnosisReady(d, label))
 
     @work(thread=True, exclusive=True, group="diagnose", exit_on_error=False)
-    def _run_log(self, text: str, live: tuple[str, str] | None) -> None:
+    def _run_log(self, text: str, live: LiveTarget | None) -> None:
         try:
             d = self.services.analyze_log(text, live) if live else self.services.analyze_log(text)
         except Exception as exc:  # noqa: BLE001
@@ -374,8 +381,9 @@ class RecoverScreen(Screen[None]):
             return
         self.query_one("#findings", VerticalScroll).remove_children()
         self.diagnosis = None
-        live = (self.namespace, self.release) if self.connected and self.namespace and self.release else None
-        self._set_status("Analyzing the pasted log" + (f" against {live[0]}/{live[1]}…" if live else "…"))
+        live = LiveTarget(self.namespace, self.release) if self.connected and self.namespace and self.release else None
+        where = f" against {live.namespace}/{live.release}" if live else ""
+        self._set_status(f"Analyzing the pasted log{where}…")
         self._run_log(text, live)
 
     @on(DiagnosisReady)

@@ -10,7 +10,6 @@ from .step import StepScreen
 class RegistriesScreen(StepScreen):
     """One block per registry; passwords are masked and stored as references."""
 
-    STEP_ID = "registries"
 
     def add_label(self, f: st.Field) -> str:
         return "Add a registry"

@@ -40,7 +40,6 @@ def lexer_for(name: str) -> str:
 class ReviewScreen(StepScreen):
     """Preview of every rendered file, all checks at once, and saving the answers."""
 
-    STEP_ID = "review"
     BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+s", "save", "Save")]
 
     def __init__(self, *a: Any, **kw: Any) -> None:

@@ -61,11 +61,6 @@ class ChecksFinished(Message):
         self.results = results
 
 
-SHORT_TITLES = {"cluster": "Cluster", "gitlab": "GitLab", "token": "Token", "namespaces": "Namespaces",
-                "host_aliases": "Aliases", "registries": "Registries", "runner": "Runner",
-                "review": "Review", "apply": "Apply"}
-
-
 class StepBar(Static):
     """The row of step names with the current one highlighted. When the names do not fit
     (80 columns), the other steps shrink to their numbers; all nine stay visible."""
@@ -87,7 +82,7 @@ class StepBar(Static):
         me = st.STEP_IDS.index(self.current)
         for i, s in enumerate(st.STEPS):
             current = s.id == self.current
-            name = SHORT_TITLES.get(s.id, s.title)
+            name = s.short_title
             label = f" {i + 1} {name} " if current or not short else f" {i + 1} "
             text.append(label, style="bold reverse" if current else ("" if i < me else "dim"))
         return text
@@ -117,6 +112,7 @@ class StepScreen(Screen[Nav]):
     """A wizard step: form on the left, help and live checks on the right."""
 
     STEP_ID: ClassVar[str] = ""
+    """Set by :func:`screens.app.screen_class` from the step table (:data:`wizard.steps.STEPS`)."""
     EXTRA_CHECK_IDS: ClassVar[tuple[str, ...]] = ()
     """Checks of other steps that this step shows too (by id)."""
     BINDINGS = [
@@ -412,24 +408,27 @@ class StepScreen(Screen[Nav]):
                 checklist.show_idle(f"Checks wait for {where}: {field_label(first.path)}: {first.message}")
             return
         self._run = checklist.start(self.step.title.lower())
-        self._check_worker(answers, self._run, list(self.step.checks), list(self.EXTRA_CHECK_IDS))
+        # read on this (the UI) thread: the worker must not read self.state while the user edits it
+        context = st.get_value(self.state.raw, "cluster.context") or self.state.context
+        self._check_worker(answers, self._run, list(self.step.checks), list(self.EXTRA_CHECK_IDS),
+                           self.state.kubeconfig, context)
 
     @work(thread=True, exclusive=True, group="checks", exit_on_error=False)
-    def _check_worker(self, answers: Any, run: int, check_steps: list[str], extra_ids: list[str]) -> None:
+    def _check_worker(self, answers: Any, run: int, check_steps: list[str], extra_ids: list[str],
+                      kubeconfig: str | None, context: str | None) -> None:
         worker = get_current_worker()
 
         def on_result(result: Result) -> None:
             if not worker.is_cancelled:
                 self.post_message(CheckResultArrived(run, result))
 
-        context = st.get_value(self.state.raw, "cluster.context") or self.state.context
         try:
             results = list(self.services.run_checks(
-                answers, kubeconfig=self.state.kubeconfig, context=context,
+                answers, kubeconfig=kubeconfig, context=context,
                 steps=check_steps, on_result=on_result))
             if extra_ids and not worker.is_cancelled:
                 results += list(self.services.run_checks(
-                    answers, kubeconfig=self.state.kubeconfig, context=context,
+                    answers, kubeconfig=kubeconfig, context=context,
                     steps=None, ids=extra_ids, on_result=on_result))
         except Exception as exc:  # a broken check must not take the screen down
             results = [Result("wizard.checks", "wizard", Status.FAIL, "The checks could not run",

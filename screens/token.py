@@ -31,7 +31,6 @@ CREATE_NOTE = (
 class TokenScreen(StepScreen):
     """Token source and its fields, verified live against GitLab."""
 
-    STEP_ID = "token"
 
     def compose_form(self) -> ComposeResult:
         yield from super().compose_form()

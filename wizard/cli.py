@@ -19,6 +19,9 @@ from typing import Any
 from . import __version__
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE: the status a shell shows for git or kubectl whose reader went away (``| head -1``);
+they are killed by SIGPIPE, runner-wizard exits with the same number, quietly."""
 
 
 @dataclass
@@ -241,7 +244,7 @@ def setup_logging(log_file: str | None) -> logging.Handler | None:
     """With ``log_file``: a DEBUG log of the ``wizard`` loggers, every line redacted, the file
     created with mode 0600 (appended when it exists). Returns the handler (to remove it)."""
     from .errors import BadInput, FieldError
-    from .logsafe import RedactingFormatter
+    from .logsafe import LogFileHandler, RedactingFormatter
 
     root = logging.getLogger("wizard")
     if log_file is None:
@@ -260,7 +263,7 @@ def setup_logging(log_file: str | None) -> logging.Handler | None:
     except OSError:
         pass
     stream = os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace")
-    h = logging.StreamHandler(stream)
+    h = LogFileHandler(stream)
     h.setLevel(logging.DEBUG)
     h.setFormatter(RedactingFormatter("%(asctime)s.%(msecs)03d %(levelname)-5s %(threadName)s %(name)s: "
                                       "%(message)s", datefmt="%Y-%m-%dT%H:%M:%S"))
@@ -277,8 +280,7 @@ def _close_logging(h: logging.Handler | None) -> None:
     root.setLevel(logging.WARNING)
     try:
         h.flush()
-        h.close()
-        h.stream.close()  # type: ignore[attr-defined]
+        h.close()  # closes the file (LogFileHandler)
     except (OSError, ValueError, AttributeError):
         pass
 
@@ -353,15 +355,15 @@ def _render(args: argparse.Namespace, opts: GlobalOptions) -> int:
     from .fleet_cli import mentions_clusters
 
     if not getattr(args, "gitops", None) and args.answers and mentions_clusters(args.answers):
+        from .console import render_command
         from .fleet_cli import render as render_fleet
-        from .render import command as render_command
 
         return render_fleet(args, opts, render_command)
     if getattr(args, "gitops", None):
-        from .gitops import command as export
+        from .console import gitops_command as export
 
         return export(args, opts)
-    from .render import command
+    from .console import render_command as command
 
     return command(args, opts)
 
@@ -377,13 +379,13 @@ def _check(args: argparse.Namespace, opts: GlobalOptions) -> int:
     from .fleet_cli import wants_fleet
 
     if wants_fleet(args):
-        from .checks import command as check_command
+        from .console import check_command
 
         return _fleet("check", args, opts, check_command) or 0
     from .kube import Opening
 
     opening = Opening(opts.kubeconfig, opts.context, timeout=4.0)  # the TLS handshake overlaps reading the answers
-    from .checks import command
+    from .console import check_command as command
 
     return command(args, opts, kube_opening=opening)
 
@@ -428,7 +430,8 @@ COMMANDS: dict[str, Handler] = {"render": _render, "check": _check, "apply": _ap
 def main(argv: Sequence[str] | None = None, commands: Mapping[str, Handler] | None = None) -> int:
     """Parse ``argv`` and run the command's handler from ``commands`` (default: :data:`COMMANDS`).
 
-    Exit codes: 0 ok, 1 failed, 2 bad input (nothing written), 130 interrupted.
+    Exit codes: 0 ok, 1 failed, 2 bad input (nothing written), 130 interrupted, 141 the reader of
+    the output went away (``runner-wizard check ... | head -1``), without a traceback.
 
     stdout and stderr pass through one redaction step (every secret value read this run)
     for the whole command; SIGINT anywhere in it ends with 130 and "interrupted"."""
@@ -502,10 +505,21 @@ def main(argv: Sequence[str] | None = None, commands: Mapping[str, Handler] | No
             rc = EXIT_INTERRUPTED
             print("\ninterrupted", file=sys.stderr, flush=True)
         log.info("exit %s after %.2fs", rc, time.monotonic() - t0)
+        for stream in (sys.stdout, sys.stderr):  # output that fit in the buffer meets a departed reader here
+            try:
+                stream.flush()
+            except BrokenPipeError:
+                raise
+            except (OSError, ValueError):
+                pass
         return rc
     except KeyboardInterrupt:  # between the handlers above (e.g. while printing): still 130
         print("\ninterrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # stdout (or stderr) was closed early: end quietly, as git and kubectl do
+        log.info("exit %s: the reader of the output went away (broken pipe)", EXIT_BROKEN_PIPE)
+        _mute_broken(saved)
+        return EXIT_BROKEN_PIPE
     finally:
         try:
             sys.stdout.flush()
@@ -519,6 +533,26 @@ def main(argv: Sequence[str] | None = None, commands: Mapping[str, Handler] | No
                 signal.signal(signal.SIGINT, prev_sigint)
             except (ValueError, TypeError):
                 pass
+
+
+def _mute_broken(streams: Sequence[Any]) -> None:
+    """Point a standard stream whose reader went away at /dev/null, so that its buffered rest
+    (flushed again at exit) cannot raise a second BrokenPipeError."""
+    for stream in streams:
+        try:
+            stream.flush()
+        except OSError:
+            try:
+                fd = stream.fileno()
+                null = os.open(os.devnull, os.O_WRONLY)
+                try:
+                    os.dup2(null, fd)
+                finally:
+                    os.close(null)
+            except (OSError, ValueError, AttributeError):
+                pass
+        except ValueError:  # closed
+            pass
 
 
 def _bounded(text: str, limit: int = 4000) -> str:

@@ -1,14 +1,17 @@
-"""The terminal side of apply: the ``apply`` command, its progress lines and its summary.
+"""The terminal side of the core: the ``apply``, ``render`` (and ``--gitops``) and ``check`` commands.
 
-The core (:mod:`wizard.apply`) returns a report and sends progress events; this module prints
-them. ``adopt`` and ``upgrade`` (wizard.lifecycle, the layer above) print their apply runs with it
-too; the layer contract in pyproject.toml keeps it above apply and below the commands.
+The core (:mod:`wizard.apply`, :mod:`wizard.render`, :mod:`wizard.gitops`, :mod:`wizard.checks`)
+returns reports, documents and results and sends progress events; this module prints them:
+apply's progress lines, its summary and its dry-run diff, the paths render wrote, the check table.
+``adopt`` and ``upgrade`` (wizard.lifecycle, the layer above) print their apply runs with it too;
+the layer contract in pyproject.toml keeps it above apply and below the commands.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import diff as _diff
@@ -129,7 +132,7 @@ def command(args: Any, opts: Any, *, answers: Any = None, record: Any = None) ->
     if dry_run:
         import contextlib
 
-        rc = _diff.show_dry_run(report, answers)
+        rc = show_dry_run(report, answers)
         with contextlib.redirect_stdout(sys.stderr):
             print_summary(report)
         return rc
@@ -188,3 +191,167 @@ def print_summary(report: ApplyReport) -> None:
         print("Next steps:")
         for i, s in enumerate(dict.fromkeys(report.next_steps), 1):
             print(f"  {i}. {s}")
+
+
+def show_dry_run(report: Any, answers: Any, *, out: Any = None, err: Any = None,
+                 environ: Mapping[str, str] | None = None, runner: Callable[..., Any] | None = None) -> int:
+    """Print the dry run's diff (or run ``KUBECTL_EXTERNAL_DIFF``) and return the exit status."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if report.stopped:
+        return _diff.EXIT_ERROR
+    pairs = _diff.dry_run_pairs(report, answers)
+    different = bool(report.changed) or any(p.changed for p in pairs)
+    command = _diff.external_command(environ)
+    if command is not None:
+        try:
+            out.flush()
+            _diff.run_external(command, pairs, environ=environ, runner=runner)
+        except _diff.DiffProgramError as exc:
+            print(f"runner-wizard: {exc}", file=err)
+            return _diff.EXIT_ERROR
+    else:
+        text = _diff.unified(pairs)
+        if text:
+            out.write(text)
+            out.flush()
+    return _diff.EXIT_DIFFERENT if different else _diff.EXIT_SAME
+
+
+# --------------------------------------------------------------------------- render and render --gitops
+
+
+def render_command(args: Any, opts: Any, *, answers: Any = None) -> int:
+    """``runner-wizard render --answers FILE --out DIR [--with-secrets]``: write the artifacts, print their paths.
+    ``answers``: already read (one cluster of a fleet, :mod:`wizard.fleet_cli`)."""
+    from . import chart
+    from .answers import load
+    from .errors import BadInput, FieldError
+    from .render import preflight_out, render, write
+
+    if not args.out:
+        raise BadInput([FieldError("--out", "is empty; give the folder to write the files into")])
+    out = Path(args.out)
+    preflight_out(out)
+    answers = answers if answers is not None else load(args.answers)
+    if getattr(opts, "settings", None) is not None:
+        answers = opts.settings.with_answers(answers)  # --chart-version
+    ca_pem = None
+    if answers.gitlab.ca is not None:  # certificates (and cryptography) only when a CA is configured
+        from .tls import load_ca_pem
+
+        ca_pem = load_ca_pem(answers)
+    rendered = render(answers, ca_pem=ca_pem)
+    warning = chart.version_warning(answers.runner.chart_version) if answers.cluster.mode == "helm" else None
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    paths = write(rendered, out, with_secrets=bool(getattr(args, "with_secrets", False)))
+    for p in paths:
+        print(p)
+    stale = out / "secrets.yaml"
+    if not getattr(args, "with_secrets", False) and stale.exists():
+        print(f"note: {stale} is left from an earlier --with-secrets run; delete it once applied",
+              file=sys.stderr)
+    return 0
+
+
+def gitops_command(args: Any, opts: Any) -> int:
+    """``runner-wizard render --gitops ENGINE``: the usual artifacts, then ``gitops-<engine>/``."""
+    from . import gitops
+    from .answers import load
+    from .render import preflight_out, render
+    from .settings import from_env
+    from .tls import load_ca_pem
+
+    engine: gitops.Engine = args.gitops
+    settings = getattr(opts, "settings", None) or from_env()
+    from . import fleet
+
+    many = fleet.load(args.answers)
+    if many is not None and not getattr(opts, "context", None):
+        return _gitops_fleet(args, many, engine, settings)
+    picked = None
+    if many is not None:  # one cluster of the fleet: today's single-cluster export with its answers
+        member = many.members([opts.context])[0]
+        if member.error is not None:
+            raise member.error
+        picked = member.answers
+    answers = settings.with_answers(picked if picked is not None else load(args.answers))
+    chart = gitops.chart_source(None if settings.chart_is_default else settings.chart, answers.runner.chart_version,
+                                option=settings.chart_from or "--chart")
+    ca_pem = load_ca_pem(answers)
+    files = gitops.export(render(answers, ca_pem=ca_pem), engine, chart)  # bad input stops here, before any write
+    preflight_out(Path(args.out) / f"gitops-{engine}", list(files))
+    rc = render_command(args, opts, answers=picked)
+    if rc:
+        return rc
+    for p in gitops.write(files, Path(args.out) / f"gitops-{engine}"):
+        print(p)
+    return 0
+
+
+def _gitops_fleet(args: Any, many: Any, engine: Any, settings: Any) -> int:
+    """``render --gitops`` of an answers file with ``clusters``: ``gitops-<engine>/`` for them all
+    (``render`` without ``--gitops`` writes each cluster's usual artifacts)."""
+    from . import gitops
+    from .errors import BadInput
+    from .render import preflight_out, render
+    from .tls import load_ca_pem
+
+    members = many.members()
+    bad = [e for m in members if m.error is not None for e in m.error.errors]
+    if bad:
+        raise BadInput(bad, many.source)
+    rendered = []
+    for m in members:
+        a = settings.with_answers(m.answers)
+        chart = gitops.chart_source(None if settings.chart_is_default else settings.chart, a.runner.chart_version,
+                                    option=settings.chart_from or "--chart")
+        rendered.append((m.context, render(a, ca_pem=load_ca_pem(a)), chart))
+    files = gitops.export_fleet(rendered, engine)  # bad input stops here, before any write
+    out = Path(args.out) / f"gitops-{engine}"
+    preflight_out(out, list(files))
+    for p in gitops.write(files, out):
+        print(p)
+    return 0
+
+
+# --------------------------------------------------------------------------- check
+
+
+def check_command(args: Any, opts: Any, kube_opening: Any = None, *, answers: Any = None,
+                  record: Any = None) -> int:
+    """``runner-wizard check --answers FILE [--json] [--ignore ID,...]``: run the checks, print the table.
+
+    ``answers`` (already read, e.g. one cluster of a fleet) and ``record`` (called with the
+    results) are for :mod:`wizard.fleet_cli`."""
+    import os
+
+    from .answers import load
+    from .checks import format_table, run_checks, validate_ignore
+    from .kube import require_context
+    from .results import gate, parse_ignore, report_json
+
+    answers = answers if answers is not None else load(args.answers)
+    if getattr(opts, "settings", None) is not None:
+        answers = opts.settings.with_answers(answers)  # --chart-version: the chart's helper image
+    ignore = parse_ignore(getattr(args, "ignore", None))
+    validate_ignore(answers, sorted(ignore))
+    flag = getattr(opts, "context", None)  # named but not in the kubeconfig: bad input, not a skipped cluster
+    require_context(getattr(opts, "kubeconfig", None), flag or answers.cluster.context,
+                    "--context" if flag else "cluster.context")
+    results = run_checks(answers, kubeconfig=getattr(opts, "kubeconfig", None),
+                         context=getattr(opts, "context", None), kube_opening=kube_opening)
+    if record is not None:
+        record(results=results, ignore=ignore)
+    if getattr(args, "json", False):
+        print(report_json(results, ignore))
+    else:
+        color = sys.stdout.isatty() and not getattr(opts, "no_color", False) and not os.environ.get("NO_COLOR")
+        try:
+            width = os.get_terminal_size().columns
+        except OSError:
+            width = 100
+        print(format_table(results, color=color, width=width, ignore=sorted(ignore)))
+    # exit 0 unless a failure nobody ignored: what apply creates or repairs is not a failure
+    return 0 if gate(results, ignore).ok else 1

@@ -366,33 +366,6 @@ def dry_run_pairs(report: Any, answers: Any) -> list[Pair]:
     return pairs
 
 
-def show_dry_run(report: Any, answers: Any, *, out: Any = None, err: Any = None,
-                 environ: Mapping[str, str] | None = None, runner: Callable[..., Any] | None = None) -> int:
-    """Print the dry run's diff (or run ``KUBECTL_EXTERNAL_DIFF``) and return the exit status."""
-    import sys
-
-    out = out or sys.stdout
-    err = err or sys.stderr
-    if report.stopped:
-        return EXIT_ERROR
-    pairs = dry_run_pairs(report, answers)
-    different = bool(report.changed) or any(p.changed for p in pairs)
-    command = external_command(environ)
-    if command is not None:
-        try:
-            out.flush()
-            run_external(command, pairs, environ=environ, runner=runner)
-        except DiffProgramError as exc:
-            print(f"runner-wizard: {exc}", file=err)
-            return EXIT_ERROR
-    else:
-        text = unified(pairs)
-        if text:
-            out.write(text)
-            out.flush()
-    return EXIT_DIFFERENT if different else EXIT_SAME
-
-
 def _safe_name(name: str) -> str:
     """A file name: no path separators or control characters."""
     return re.sub(r"[^A-Za-z0-9._:@+-]", "_", name)[:240] or "_"

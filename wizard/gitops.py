@@ -15,7 +15,8 @@ folder ``gitops-flux/`` or ``gitops-argocd/``:
   ``README.md`` saying how to hand the folder to the engine.
 
 :func:`export` is pure: it takes a :class:`~wizard.render.Rendered` and returns
-relative path → text. :func:`command` is the CLI.
+relative path → text; :func:`write` writes them. The command that prints is
+``wizard.console.gitops_command``.
 """
 
 from __future__ import annotations
@@ -444,66 +445,3 @@ def write(files: dict[str, str], out_dir: Path) -> list[Path]:
             raise
         written.append(p)
     return written
-
-
-def command(args: Any, opts: Any) -> int:
-    """``runner-wizard render --gitops ENGINE``: the usual artifacts, then ``gitops-<engine>/``."""
-    from .answers import load
-    from .render import command as render_command
-    from .render import render
-    from .settings import from_env
-    from .tls import load_ca_pem
-
-    engine: Engine = args.gitops
-    settings = getattr(opts, "settings", None) or from_env()
-    from . import fleet as _fleet
-
-    many = _fleet.load(args.answers)
-    if many is not None and not getattr(opts, "context", None):
-        return _command_fleet(args, many, engine, settings)
-    picked = None
-    if many is not None:  # one cluster of the fleet: today's single-cluster export with its answers
-        member = many.members([opts.context])[0]
-        if member.error is not None:
-            raise member.error
-        picked = member.answers
-        answers = settings.with_answers(picked)
-    else:
-        answers = settings.with_answers(load(args.answers))
-    chart = chart_source(None if settings.chart_is_default else settings.chart, answers.runner.chart_version,
-                         option=settings.chart_from or "--chart")
-    ca_pem = load_ca_pem(answers)
-    files = export(render(answers, ca_pem=ca_pem), engine, chart)  # bad input stops here, before any write
-    from .render import preflight_out
-
-    preflight_out(Path(args.out) / f"gitops-{engine}", list(files))
-    rc = render_command(args, opts, answers=picked)
-    if rc:
-        return rc
-    for p in write(files, Path(args.out) / f"gitops-{engine}"):
-        print(p)
-    return 0
-
-
-def _command_fleet(args: Any, many: Any, engine: Engine, settings: Any) -> int:
-    """``render --gitops`` of an answers file with ``clusters``: ``gitops-<engine>/`` for them all
-    (``render`` without ``--gitops`` writes each cluster's usual artifacts)."""
-    from .render import preflight_out, render
-    from .tls import load_ca_pem
-
-    members = many.members()
-    bad = [m.error for m in members if m.error is not None]
-    if bad:
-        raise BadInput([e for b in bad for e in b.errors], many.source)
-    rendered = []
-    for m in members:
-        a = settings.with_answers(m.answers)
-        chart = chart_source(None if settings.chart_is_default else settings.chart, a.runner.chart_version,
-                             option=settings.chart_from or "--chart")
-        rendered.append((m.context, render(a, ca_pem=load_ca_pem(a)), chart))
-    files = export_fleet(rendered, engine)  # bad input stops here, before any write
-    out = Path(args.out) / f"gitops-{engine}"
-    preflight_out(out, list(files))
-    for p in write(files, out):
-        print(p)
-    return 0

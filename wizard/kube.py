@@ -285,16 +285,20 @@ class Kube:
         conf.connection_pool_maxsize = 32
         conf.retries = False
         api = k8s_client.ApiClient(configuration=conf)
+        refreshing = threading.Lock()
 
         def auth() -> dict[str, str]:
-            hook = getattr(conf, "refresh_api_key_hook", None)
-            if hook is not None:
-                hook(conf)  # exec plugins and expiring tokens refresh here
-            out: dict[str, str] = {}
-            for setting in conf.auth_settings().values():
-                if setting.get("in") == "header" and setting.get("value"):
-                    out[setting["key"]] = setting["value"]
-            return out
+            # One thread at a time: an expired credential would otherwise run the exec plugin once per
+            # concurrent check, each rewriting the shared configuration while others read it.
+            with refreshing:
+                hook = getattr(conf, "refresh_api_key_hook", None)
+                if hook is not None:
+                    hook(conf)  # exec plugins and expiring tokens refresh here
+                out: dict[str, str] = {}
+                for setting in conf.auth_settings().values():
+                    if setting.get("in") == "header" and setting.get("value"):
+                        out[setting["key"]] = setting["value"]
+                return out
 
         ca_pem = None
         if conf.ssl_ca_cert:
@@ -452,6 +456,7 @@ class Opening:
         self._kube: Kube | None = None
         self._error: BaseException | None = None
         self._taken = False
+        self._take_lock = threading.Lock()
         threading.Thread(target=self._run, name="kube-open", daemon=True).start()
 
     def _run(self) -> None:
@@ -476,7 +481,10 @@ class Opening:
             opened_for = self._kube.context if self._kube is not None else None
             if opened_for != context:  # the current context was not the one wanted
                 return None
-        self._taken = True
+        with self._take_lock:  # one taker, even when several ask at once
+            if self._taken:
+                return None
+            self._taken = True
         if self._error is not None:
             if isinstance(self._error, KubeError):
                 raise self._error

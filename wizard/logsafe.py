@@ -157,6 +157,31 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class LogFileHandler(logging.StreamHandler):
+    """The ``--log-file`` handler. It closes its file under its own lock, and drops a record that
+    arrives afterwards: a check that overran its deadline still runs on its daemon thread and may
+    log once the command has ended, which must not print a logging error."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.stream is None:  # closed (emit runs under self.lock, as close does)
+            return
+        super().emit(record)
+
+    def close(self) -> None:
+        self.acquire()
+        try:
+            stream, self.stream = self.stream, None
+            if stream is not None:
+                try:
+                    stream.flush()
+                    stream.close()
+                except (OSError, ValueError):
+                    pass
+        finally:
+            self.release()
+        super().close()
+
+
 class RedactingStream:
     """A text stream wrapper that removes every registered secret value from what is written.
 

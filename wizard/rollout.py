@@ -48,14 +48,20 @@ class Availability:
     updated: int
     current: bool
     """status.observedGeneration == metadata.generation"""
+    total: int = 0
+    """status.replicas: pods of every ReplicaSet, the old template's included"""
 
     @property
     def ok(self) -> bool:
-        return self.current and self.available >= self.desired and self.updated >= self.desired
+        # as `kubectl rollout status`: mid-update the old pods are still available and the new ones count as
+        # updated before they are; only a finished rollout (no old pod left) is available
+        return (self.current and self.available >= self.desired and self.updated >= self.desired
+                and self.total <= self.updated)
 
     @property
     def text(self) -> str:
-        return f"{self.available}/{self.desired} available"
+        old = self.total - self.updated
+        return f"{self.available}/{self.desired} available" + (f", {old} old pod(s) still running" if old > 0 else "")
 
 
 def availability(dep: dict[str, Any]) -> Availability:
@@ -65,7 +71,8 @@ def availability(dep: dict[str, Any]) -> Availability:
     return Availability(meta.get("name", ""), meta.get("namespace", ""), desired,
                         int(st.get("availableReplicas") or 0), int(st.get("readyReplicas") or 0),
                         int(st.get("updatedReplicas") or 0),
-                        st.get("observedGeneration") == meta.get("generation") and bool(st))
+                        st.get("observedGeneration") == meta.get("generation") and bool(st),
+                        int(st.get("replicas") or 0))
 
 
 def _owned_by(obj: dict[str, Any], owner: dict[str, Any]) -> bool:

@@ -1,11 +1,11 @@
 """The wizard's steps: the one definition behind the full-screen wizard, the line
 prompts and headless replay.
 
-A step has an id (shared with the check engine), a title, a short help text that
-says what goes wrong without it, and its fields. A field names its place in the
-answers mapping (``gitlab.url``), how it is asked (``kind``), its default (taken
-from the answers dataclasses), a validator from :mod:`wizard.validate` and, where
-it applies only sometimes, a ``when`` condition on the other answers.
+A step has an id (shared with the check engine and the screens), a title, a short help
+text that says what goes wrong without it, and the paths of its fields. Everything about
+a field (label, how it is asked, its default, its check, when it applies) comes from the
+answers model (:mod:`wizard.answers`, described with :mod:`wizard.schema`): a
+:class:`Field` here is the front ends' view of it.
 
 The front ends work on a *raw* mapping shaped like the answers file. A few
 ``_``-prefixed keys in it hold choices that are not stored in the file but decide
@@ -20,7 +20,6 @@ No UI library is imported here.
 from __future__ import annotations
 
 import copy
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from . import answers as am
+from . import schema as sc
 from . import validate as v
+from .schema import get_value, set_value
+from .secretstore import (SECRET_STORAGE, draft_env_name, is_reference, secret_defaults, secret_reference,
+                          store_secret, with_drafts)
 
 KINDS = ("text", "secret-ref", "secret-value", "choice", "multichoice", "bool", "int", "list",
          "mapping", "records")
@@ -47,19 +50,11 @@ Raw = dict[str, Any]
 Validator = Callable[[Any], "str | None"]
 Condition = Callable[[Raw], bool]
 
-TOKEN_SOURCES = ("token", "create_runner", "registration_token")
-TOKEN_SOURCE_LABELS = {
-    "token": "I have a runner authentication token (glrt-...)",
-    "create_runner": "Create a runner for me through the GitLab API",
-    "registration_token": "Legacy registration token (deprecated)",
-}
-CA_MODES = ("system", "fetch", "file")
-CA_MODE_LABELS = {
-    "system": "Publicly trusted certificate (no extra CA)",
-    "fetch": "Trust the presented chain, pinned by its root fingerprint",
-    "file": "Load a CA bundle (PEM file)",
-}
-VIRTUAL_KEYS = ("_token_source", "_ca_mode")
+TOKEN_SOURCES: tuple[str, ...] = am.TOKEN_SOURCE.choices
+TOKEN_SOURCE_LABELS: dict[str, str] = dict(am.TOKEN_SOURCE.labels)
+CA_MODES: tuple[str, ...] = am.CA_MODE.choices
+CA_MODE_LABELS: dict[str, str] = dict(am.CA_MODE.labels)
+VIRTUAL_KEYS: tuple[str, ...] = tuple(sc.VIRTUALS)
 
 
 # --------------------------------------------------------------------------- model
@@ -67,7 +62,7 @@ VIRTUAL_KEYS = ("_token_source", "_ca_mode")
 
 @dataclass(frozen=True)
 class Field:
-    """One question."""
+    """One question: the front ends' view of an answers field (see :func:`model_field`)."""
 
     path: str
     """Place in the answers mapping (dotted; relative to the record for ``item_fields``)."""
@@ -111,6 +106,12 @@ class Step:
     fields: tuple[Field, ...] = ()
     checks: tuple[str, ...] = ()
     """Check-engine step ids run for this step."""
+    short: str = ""
+    """The name in the step bar, when the title is too long for it."""
+
+    @property
+    def short_title(self) -> str:
+        return self.short or self.title
 
     def active_fields(self, raw: Raw) -> list[Field]:
         return [f for f in self.fields if f.active(raw)]
@@ -122,156 +123,132 @@ class Step:
         raise KeyError(path)
 
 
+# --------------------------------------------------------------------------- fields from the model
+
+
+def _kind(info: sc.Info) -> str:
+    mt = info.meta
+    if mt.ask:
+        return mt.ask
+    if mt.secret is not None or hasattr(info.base, "from_answer"):
+        return "secret-ref"
+    if info.origin is list:
+        return "records" if info.record else ("multichoice" if info.choices else "list")
+    if info.origin is dict:
+        return "mapping"
+    if info.choices:
+        return "choice"
+    return {bool: "bool", int: "int"}.get(info.base, "text")
+
+
+def _validator(info: sc.Info) -> Validator | None:
+    mt, kind = info.meta, _kind(info)
+    if mt.secret is not None:
+        return secret_input(mt.secret.what, mt.secret.prefix, dict(mt.secret.wrong))
+    if kind in ("list", "multichoice") and (mt.each or mt.min_items):
+        def items(xs: Any) -> str | None:
+            if not xs and mt.min_items:
+                return mt.min_items
+            return next((msg for x in xs or [] if mt.each and (msg := mt.each(x))), None)
+        return items
+    if kind == "int" and (mt.range or mt.check):
+        lo, hi = mt.range or (None, None)
+        def number(x: Any) -> str | None:
+            try:
+                n = int(str(x).strip())
+            except (TypeError, ValueError):
+                return f'"{x}" is not a whole number'
+            if lo is not None and not lo <= n <= hi:
+                return f"{n} is out of range; use {lo}..{hi}{mt.why}"
+            return mt.check(n) if mt.check else None
+        return number
+    if kind == "text" and mt.check:
+        check = mt.check
+        return lambda x: check("" if x is None else str(x))
+    if kind == "mapping":
+        return mt.check
+    return None
+
+
+def _optional(info: sc.Info) -> bool:
+    if info.meta.optional is not None:
+        return info.meta.optional
+    return info.nullable or (info.has_default and info.default() in ([], {}))
+
+
+def _conditions(path: str) -> Condition | None:
+    """A field applies when its own condition and those of the sections around it hold."""
+    conds: list[Condition] = []
+    for i in range(len(sc.parts(path))):
+        up = ".".join(str(x) for x in sc.parts(path)[: i + 1])
+        w = sc.lookup(am.Answers, up).meta.when
+        if w is not None:
+            conds.append(w)
+    if not conds:
+        return None
+    return conds[0] if len(conds) == 1 else (lambda raw: all(c(raw) for c in conds))
+
+
+def _from_model(info: sc.Info, path: str, when: Condition | None, default: Any) -> Field:
+    mt = info.meta
+    items: tuple[Field, ...] = ()
+    if info.record is not None and info.origin is list:
+        rec = sc.defaults(info.record)
+        items = tuple(_from_model(i, i.name, i.meta.when, rec[i.name]) for i in sc.infos(info.record))
+    return Field(path, mt.label, _kind(info), help=mt.help, choices=info.choices, choice_labels=dict(mt.labels),
+                 default=copy.deepcopy(default), validator=_validator(info), when=when,
+                 optional=_optional(info), placeholder=mt.placeholder, item_fields=items,
+                 dynamic_choices=mt.dynamic)
+
+
+def model_field(path: str) -> Field:
+    """The front ends' field for an answers path (or a choice not stored in the file)."""
+    if path in sc.VIRTUALS:
+        c = sc.VIRTUALS[path]
+        return Field(path, c.label, "choice", choices=c.choices, choice_labels=dict(c.labels), default=c.default)
+    return _from_model(sc.lookup(am.Answers, path), path, _conditions(path), get_value(DEFAULTS, path))
+
+
+def _fields(*paths: str) -> tuple[Field, ...]:
+    return tuple(model_field(p) for p in paths)
+
+
 # --------------------------------------------------------------------------- defaults
 
-
-def _defaults() -> Raw:
-    d = am.to_dict(am.Answers(gitlab=am.GitLab(url="")))
-    cr = am.CreateRunner(api_token=am.SecretRef("env", "GITLAB_API_TOKEN"))
-    d["gitlab"]["create_runner"] = {"api_token": "", "runner_type": cr.runner_type, "group_id": None,
-                                    "project_id": None, "description": cr.description,
-                                    "tags": list(cr.tags), "run_untagged": cr.run_untagged}
-    d["gitlab"]["ca"] = {"file": None, "fetch": False, "fingerprint": None}
-    return d
-
-
-DEFAULTS: Raw = _defaults()
-"""The answers mapping a fresh install starts from (dataclass defaults)."""
-
-_REGISTRY_DEFAULTS = {"host": "", "scheme": am.Registry(host="").scheme, "ca_file": None,
-                      "username": None, "password": None,
-                      "credentials_via": am.Registry(host="").credentials_via}
-_ALIAS_DEFAULTS = {"ip": "", "hostnames": [], "targets": list(am.HostAlias(ip="", hostnames=[]).targets)}
-
-
-def _d(path: str) -> Any:
-    return copy.deepcopy(get_value(DEFAULTS, path))
+DEFAULTS: Raw = sc.defaults(am.Answers)
+"""The answers mapping a fresh install starts from (the model's defaults)."""
 
 
 # --------------------------------------------------------------------------- raw mapping helpers
 
-_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
-def _parts(path: str) -> list[str | int]:
-    out: list[str | int] = []
-    for m in _PART.finditer(path):
-        out.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
-    return out
-
-
-_MISSING = object()
-
-
-def get_value(raw: Raw, path: str, default: Any = None) -> Any:
-    """Value at a dotted path (``registries[0].host``), or ``default`` when absent."""
-    cur: Any = raw
-    for p in _parts(path):
-        if isinstance(p, int):
-            if not isinstance(cur, list) or p >= len(cur):
-                return default
-            cur = cur[p]
-        else:
-            if not isinstance(cur, dict) or p not in cur:
-                return default
-            cur = cur[p]
-    return cur
-
-
-def set_value(raw: Raw, path: str, value: Any) -> None:
-    """Set the value at a dotted path, creating mappings on the way."""
-    parts = _parts(path)
-    cur: Any = raw
-    for i, p in enumerate(parts[:-1]):
-        nxt = parts[i + 1]
-        if isinstance(p, int):
-            while len(cur) <= p:
-                cur.append({})
-            if not isinstance(cur[p], (dict, list)):
-                cur[p] = [] if isinstance(nxt, int) else {}
-            cur = cur[p]
-        else:
-            if not isinstance(cur.get(p), (dict, list)):
-                cur[p] = [] if isinstance(nxt, int) else {}
-            cur = cur[p]
-    last = parts[-1]
-    if isinstance(last, int):
-        while len(cur) <= last:
-            cur.append(None)
-    cur[last] = value
-
 
 def token_source(raw: Raw) -> str:
-    src = raw.get("_token_source")
-    if src in TOKEN_SOURCES:
-        return src
-    g = raw.get("gitlab") or {}
-    if g.get("token"):
-        return "token"
-    if (g.get("create_runner") or {}).get("api_token"):
-        return "create_runner"
-    if g.get("registration_token"):
-        return "registration_token"
-    return "token"
+    return am.TOKEN_SOURCE.value(raw)
 
 
 def ca_mode(raw: Raw) -> str:
-    mode = raw.get("_ca_mode")
-    if mode in CA_MODES:
-        return mode
-    ca = (raw.get("gitlab") or {}).get("ca") or {}
-    if ca.get("file"):
-        return "file"
-    if ca.get("fetch") or ca.get("fingerprint"):
-        return "fetch"
-    return "system"
+    return am.CA_MODE.value(raw)
+
+
+def _merge(base: Raw, given: Raw) -> None:
+    for key, val in given.items():
+        if isinstance(val, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], val)
+        else:
+            base[key] = copy.deepcopy(val)
 
 
 def initial_raw(answers: am.Answers | None = None) -> Raw:
     """The working mapping for a run: defaults, overlaid with an answers file when given."""
     raw = copy.deepcopy(DEFAULTS)
     if answers is not None:
-        given = am.to_dict(answers)
-        for key, val in given.items():
-            if key == "gitlab":
-                g = raw["gitlab"]
-                for gk, gv in val.items():
-                    if gk in ("create_runner", "ca") and isinstance(gv, dict):
-                        g[gk].update(copy.deepcopy(gv))
-                    else:
-                        g[gk] = copy.deepcopy(gv)
-            else:
-                raw[key] = copy.deepcopy(val)
+        _merge(raw, am.to_dict(answers))
     raw["_token_source"] = token_source(raw)
     raw["_ca_mode"] = ca_mode(raw)
     return raw
 
 
-# --------------------------------------------------------------------------- validators
-
-
-def _required(what: str) -> Validator:
-    def check(x: Any) -> str | None:
-        return None if isinstance(x, str) and x.strip() else f"{what} is required"
-    return check
-
-
-def int_range(lo: int, hi: int, why: str = "") -> Validator:
-    def check(x: Any) -> str | None:
-        try:
-            n = int(str(x).strip())
-        except (TypeError, ValueError):
-            return f'"{x}" is not a whole number'
-        return None if lo <= n <= hi else f"{n} is out of range; use {lo}..{hi}{why}"
-    return check
-
-
-def _positive_id(x: Any) -> str | None:
-    try:
-        n = int(str(x).strip())
-    except (TypeError, ValueError):
-        return f'"{x}" is not a numeric id (find it on the group or project overview page)'
-    return None if n > 0 else f"{n} must be a positive id"
+# --------------------------------------------------------------------------- validators of typed text
 
 
 def secret_input(what: str, prefix: str | None = None, other: dict[str, str] | None = None) -> Validator:
@@ -298,64 +275,6 @@ def secret_input(what: str, prefix: str | None = None, other: dict[str, str] | N
     return check
 
 
-def _fingerprint(x: Any) -> str | None:
-    return am._fingerprint_error(str(x or ""))
-
-
-def _file_path(x: Any) -> str | None:
-    return None if isinstance(x, str) and x.strip() else "a file path is required"
-
-
-def _each(check: Callable[[str], str | None]) -> Validator:
-    def run(items: Any) -> str | None:
-        for item in items or []:
-            msg = check(item)
-            if msg:
-                return msg
-        return None
-    return run
-
-
-def _nonempty_list(what: str, check: Callable[[str], str | None]) -> Validator:
-    def run(items: Any) -> str | None:
-        if not items:
-            return f"at least one {what} is required"
-        return _each(check)(items)
-    return run
-
-
-def _labels(m: Any) -> str | None:
-    for k, val in (m or {}).items():
-        msg = v.label_key(str(k)) or v.label_value(val)
-        if msg:
-            return msg
-    return None
-
-
-def _release(x: Any) -> str | None:
-    return am._release_name(str(x))
-
-
-# --------------------------------------------------------------------------- conditions
-
-
-def _src(name: str) -> Condition:
-    return lambda raw: token_source(raw) == name
-
-
-def _rtype(name: str) -> Condition:
-    return lambda raw: (token_source(raw) == "create_runner"
-                        and get_value(raw, "gitlab.create_runner.runner_type") == name)
-
-
-def _ca(name: str) -> Condition:
-    return lambda raw: ca_mode(raw) == name
-
-
-def _helm(raw: Raw) -> bool:
-    return get_value(raw, "cluster.mode") != "external"
-
-
 # --------------------------------------------------------------------------- the steps
 
 STEPS: tuple[Step, ...] = (
@@ -365,20 +284,7 @@ STEPS: tuple[Step, ...] = (
         "kubeconfig, exactly as kubectl would, and checks that you may create what the runner "
         "needs. A runner whose manager cannot reach the API server fails every job with "
         "'no configuration has been provided' or an x509 error.",
-        (
-            Field("cluster.context", "Kubeconfig context", "choice", dynamic_choices="contexts",
-                  optional=True, default=_d("cluster.context"),
-                  help="Empty means the kubeconfig's current context."),
-            Field("cluster.mode", "Where the runner manager runs", "choice", choices=am.MODES,
-                  choice_labels={"helm": "In the cluster (Helm release)",
-                                 "external": "On a VM outside the cluster (config.toml)"},
-                  default=_d("cluster.mode")),
-            Field("node_runtime", "Container runtime on the nodes", "choice", choices=am.NODE_RUNTIMES,
-                  choice_labels={"auto": "Detect from the nodes", "cri-o": "CRI-O",
-                                 "containerd": "containerd"},
-                  default=_d("node_runtime"),
-                  help="Decides how private registries are configured on the nodes."),
-        ),
+        _fields("cluster.context", "cluster.mode", "node_runtime"),
         checks=("cluster",),
     ),
     Step(
@@ -387,20 +293,8 @@ STEPS: tuple[Step, ...] = (
         "manager fails with 'x509: certificate signed by unknown authority' until it is given "
         "the CA, named after the host (<host>.crt), in both namespaces. The wizard shows the "
         "certificate GitLab presents so you can trust it knowingly.",
-        (
-            Field("gitlab.url", "GitLab URL", "text", validator=v.gitlab_url,
-                  placeholder="https://gitlab.company.com/", default=""),
-            Field("_ca_mode", "Trust for GitLab's certificate", "choice", choices=CA_MODES,
-                  choice_labels=CA_MODE_LABELS, default="system"),
-            Field("gitlab.ca.fingerprint", "Root certificate fingerprint (SHA-256)", "text",
-                  validator=_fingerprint, when=_ca("fetch"), placeholder="SHA256:AB:CD:...",
-                  help="Compare it with what your GitLab admin or CA publishes."),
-            Field("gitlab.ca.file", "CA bundle (PEM file)", "text", validator=_file_path,
-                  when=_ca("file"), placeholder="./gitlab-ca.pem"),
-            Field("gitlab.clone_url", "Clone URL (only if jobs must clone from another address)",
-                  "text", validator=v.http_url, optional=True, default=_d("gitlab.clone_url")),
-        ),
-        checks=("gitlab",),
+        _fields("gitlab.url", "_ca_mode", "gitlab.ca.fingerprint", "gitlab.ca.file", "gitlab.clone_url"),
+        checks=("gitlab",), short="GitLab",
     ),
     Step(
         "token", "Runner token",
@@ -409,42 +303,11 @@ STEPS: tuple[Step, ...] = (
         "registration token still works but is deprecated, ignores several settings and "
         "leaves a runner that keeps a stale token after re-registration, answering 403 "
         "Forbidden.",
-        (
-            Field("_token_source", "How does the runner get its token?", "choice",
-                  choices=TOKEN_SOURCES, choice_labels=TOKEN_SOURCE_LABELS, default="token"),
-            Field("gitlab.token", "Runner authentication token", "secret-ref",
-                  validator=secret_input("runner authentication token", "glrt-",
-                                         {"glpat-": "this is a personal access token, not a runner "
-                                          "token; choose 'Create a runner for me' to use it",
-                                          "GR1348941": "this is a legacy registration token; choose "
-                                          "'Legacy registration token'"}),
-                  when=_src("token"), placeholder="glrt-... or env:RUNNER_TOKEN"),
-            Field("gitlab.create_runner.api_token", "API token with the create_runner scope",
-                  "secret-ref", validator=secret_input("API token"), when=_src("create_runner"),
-                  placeholder="glpat-... or env:GITLAB_API_TOKEN"),
-            Field("gitlab.create_runner.runner_type", "Runner type", "choice", choices=am.RUNNER_TYPES,
-                  choice_labels={"instance_type": "Instance (admin only)", "group_type": "Group",
-                                 "project_type": "Project"},
-                  when=_src("create_runner"), default=_d("gitlab.create_runner.runner_type")),
-            Field("gitlab.create_runner.group_id", "Group id", "int", validator=_positive_id,
-                  when=_rtype("group_type"), placeholder="42"),
-            Field("gitlab.create_runner.project_id", "Project id", "int", validator=_positive_id,
-                  when=_rtype("project_type"), placeholder="1234"),
-            Field("gitlab.create_runner.description", "Description", "text",
-                  validator=_required("a description"), when=_src("create_runner"),
-                  default=_d("gitlab.create_runner.description")),
-            Field("gitlab.create_runner.tags", "Tags", "list",
-                  validator=_each(lambda t: None if t and "," not in t else f"{t!r} is not a tag"),
-                  when=_src("create_runner"), optional=True, placeholder="k8s, linux"),
-            Field("gitlab.create_runner.run_untagged", "Run untagged jobs", "bool",
-                  when=_src("create_runner"), default=_d("gitlab.create_runner.run_untagged")),
-            Field("gitlab.registration_token", "Registration token (legacy)", "secret-ref",
-                  validator=secret_input("registration token", None,
-                                         {"glrt-": "this is a runner authentication token; choose "
-                                          "'I have a runner authentication token'"}),
-                  when=_src("registration_token"), placeholder="GR1348941... or env:REG_TOKEN"),
-        ),
-        checks=("token",),
+        _fields("_token_source", "gitlab.token", "gitlab.create_runner.api_token",
+                "gitlab.create_runner.runner_type", "gitlab.create_runner.group_id",
+                "gitlab.create_runner.project_id", "gitlab.create_runner.description",
+                "gitlab.create_runner.tags", "gitlab.create_runner.run_untagged", "gitlab.registration_token"),
+        checks=("token",), short="Token",
     ),
     Step(
         "namespaces", "Namespaces and accounts",
@@ -452,27 +315,9 @@ STEPS: tuple[Step, ...] = (
         "the jobs namespace it fails with 'secrets is forbidden' or 'pods/attach is forbidden'; "
         "without the job ServiceAccount, pods are never created; and a CA Secret that exists in "
         "only one namespace breaks jobs with 'secret not found'. The wizard creates all of it.",
-        (
-            Field("cluster.runner_namespace", "Runner (manager) namespace", "text",
-                  validator=lambda x: v.dns_label(x, "namespace name"),
-                  default=_d("cluster.runner_namespace")),
-            Field("cluster.jobs_namespace", "Jobs namespace", "text",
-                  validator=lambda x: v.dns_label(x, "namespace name"),
-                  default=_d("cluster.jobs_namespace")),
-            Field("cluster.create_namespaces", "Create the namespaces if missing", "bool",
-                  default=_d("cluster.create_namespaces")),
-            Field("cluster.manager_service_account", "Manager ServiceAccount", "text",
-                  validator=lambda x: v.dns_subdomain(x, "ServiceAccount name"),
-                  default=_d("cluster.manager_service_account")),
-            Field("cluster.job_service_account", "Job ServiceAccount", "text",
-                  validator=lambda x: v.dns_subdomain(x, "ServiceAccount name"),
-                  default=_d("cluster.job_service_account")),
-            Field("cluster.job_api_access", "Kubernetes API access for jobs", "choice",
-                  choices=am.JOB_API_ACCESS,
-                  choice_labels={"none": "None (recommended)", "view": "Read-only (view)"},
-                  default=_d("cluster.job_api_access")),
-        ),
-        checks=("namespaces",),
+        _fields("cluster.runner_namespace", "cluster.jobs_namespace", "cluster.create_namespaces",
+                "cluster.manager_service_account", "cluster.job_service_account", "cluster.job_api_access"),
+        checks=("namespaces",), short="Namespaces",
     ),
     Step(
         "host_aliases", "Host aliases",
@@ -480,19 +325,8 @@ STEPS: tuple[Step, ...] = (
         "do not use, the manager registers fine from one place but jobs fail to fetch the "
         "repository ('Could not resolve host'). A host alias writes the name into /etc/hosts "
         "of the manager, the job pods, or both.",
-        (
-            Field("host_aliases", "Host aliases", "records", optional=True, default=[],
-                  item_fields=(
-                      Field("ip", "IP", "text", validator=v.ip_address, placeholder="192.168.80.14"),
-                      Field("hostnames", "Host names", "list",
-                            validator=_nonempty_list("host name", v.hostname),
-                            placeholder="gitlab.company.com"),
-                      Field("targets", "Applies to", "multichoice", choices=am.ALIAS_TARGETS,
-                            validator=lambda x: None if x else "choose manager, jobs or both",
-                            default=list(_ALIAS_DEFAULTS["targets"])),
-                  )),
-        ),
-        checks=("host_aliases",),
+        _fields("host_aliases"),
+        checks=("host_aliases",), short="Aliases",
     ),
     Step(
         "registries", "Private registries",
@@ -500,23 +334,8 @@ STEPS: tuple[Step, ...] = (
         "in the runner: without them pulls fail with 'x509' or 'unauthorized', and a plain-http "
         "registry must be declared insecure to CRI-O or containerd. The wizard writes the "
         "pull secret and the node drop-ins for you.",
-        (
-            Field("registries", "Registries", "records", optional=True, default=[],
-                  item_fields=(
-                      Field("host", "Host[:port]", "text", validator=v.registry_host,
-                            placeholder="registry.company.com:5000"),
-                      Field("scheme", "Scheme", "choice", choices=am.SCHEMES,
-                            default=_REGISTRY_DEFAULTS["scheme"]),
-                      Field("ca_file", "CA file", "text", optional=True,
-                            when=lambda r: r.get("scheme") != "http", placeholder="./registry-ca.pem"),
-                      Field("username", "User name", "text", optional=True, placeholder="ci-pull"),
-                      Field("password", "Password", "secret-ref", optional=True,
-                            validator=secret_input("password"), placeholder="env:REG_PASS"),
-                      Field("credentials_via", "Credentials via", "choice", choices=am.CREDENTIALS_VIA,
-                            default=_REGISTRY_DEFAULTS["credentials_via"]),
-                  )),
-        ),
-        checks=("registries",),
+        _fields("registries"),
+        checks=("registries",), short="Registries",
     ),
     Step(
         "runner", "Runner options",
@@ -524,47 +343,12 @@ STEPS: tuple[Step, ...] = (
         "helper image that is not pinned to the runner version breaks air-gapped installs; "
         "privileged pods are only needed for Docker-in-Docker builds and widen what a job can "
         "do to the node.",
-        (
-            Field("runner.release_name", "Helm release name", "text", validator=_release,
-                  default=_d("runner.release_name"), when=_helm),
-            Field("runner.chart_version", "Chart version", "text", validator=am._chart_version,
-                  default=_d("runner.chart_version"), when=_helm),
-            Field("runner.name", "Runner name", "text", validator=_required("a runner name"),
-                  default=_d("runner.name")),
-            Field("runner.replicas", "Manager replicas", "int", validator=int_range(1, 50),
-                  default=_d("runner.replicas"), when=_helm),
-            Field("runner.concurrent", "Concurrent jobs", "int",
-                  validator=int_range(1, 1000, " (0 makes the runner exit)"),
-                  default=_d("runner.concurrent")),
-            Field("runner.check_interval", "Check interval (s)", "int", validator=int_range(1, 3600),
-                  default=_d("runner.check_interval")),
-            Field("runner.job_image", "Default job image", "text", validator=v.image_ref,
-                  default=_d("runner.job_image")),
-            Field("runner.helper_image", "Helper image (mirrored registries)", "text",
-                  validator=v.helper_image, optional=True, default=_d("runner.helper_image")),
-            Field("runner.docker_builds", "Docker builds", "choice", choices=am.DOCKER_BUILDS,
-                  choice_labels={"none": "None", "dind": "Docker-in-Docker (privileged)",
-                                 "host-socket": "Node's Docker socket"},
-                  default=_d("runner.docker_builds")),
-            Field("runner.privileged", "Privileged job pods", "bool", default=_d("runner.privileged")),
-            Field("runner.resources.cpu_request", "Job CPU request", "text", validator=v.quantity,
-                  default=_d("runner.resources.cpu_request")),
-            Field("runner.resources.memory_request", "Job memory request", "text", validator=v.quantity,
-                  default=_d("runner.resources.memory_request")),
-            Field("runner.resources.cpu_limit", "Job CPU limit", "text", validator=v.quantity,
-                  default=_d("runner.resources.cpu_limit")),
-            Field("runner.resources.memory_limit", "Job memory limit", "text", validator=v.quantity,
-                  default=_d("runner.resources.memory_limit")),
-            Field("runner.node_selector", "Node selector", "mapping", validator=_labels, optional=True,
-                  default=_d("runner.node_selector"), placeholder="kubernetes.io/os=linux"),
-            Field("runner.environment", "Job environment", "list", validator=_each(v.env_assignment),
-                  optional=True, default=_d("runner.environment"),
-                  placeholder="GIT_SUBMODULE_STRATEGY=recursive"),
-            Field("runner.poll_timeout", "Pod start timeout (s)", "int", validator=int_range(1, 86400),
-                  default=_d("runner.poll_timeout")),
-            Field("runner.metrics", "Expose metrics", "bool", default=_d("runner.metrics")),
-        ),
-        checks=("runner",),
+        _fields("runner.release_name", "runner.chart_version", "runner.name", "runner.replicas",
+                "runner.concurrent", "runner.check_interval", "runner.job_image", "runner.helper_image",
+                "runner.docker_builds", "runner.privileged", "runner.resources.cpu_request",
+                "runner.resources.memory_request", "runner.resources.cpu_limit", "runner.resources.memory_limit",
+                "runner.node_selector", "runner.environment", "runner.poll_timeout", "runner.metrics"),
+        checks=("runner",), short="Runner",
     ),
     Step(
         "review", "Review",
@@ -692,7 +476,7 @@ def check_value(f: Field, value: Any) -> str | None:
             return None
         if f.kind == "choice" and f.dynamic_choices:
             return None
-        if f.validator is not None:
+        if f.validator is not None and f.kind != "int":
             return f.validator(value if value is not None else "")
         return f"{f.label} is required"
     if f.kind == "int" and not isinstance(value, int):
@@ -741,35 +525,9 @@ def validate_step(raw: Raw, step_id: str, base_dir: Path | str = ".") -> dict[st
 
 
 def prune(raw: Raw) -> Raw:
-    """The answers mapping without UI-only keys and without inactive fields."""
-    out = copy.deepcopy(raw)
-    src = token_source(raw)
-    mode = ca_mode(raw)
-    g = out.setdefault("gitlab", {})
-    for key in TOKEN_SOURCES:
-        if key != src:
-            g.pop(key, None)
-    if src == "create_runner":
-        cr = g.get("create_runner") or {}
-        rt = cr.get("runner_type")
-        if rt != "group_type":
-            cr.pop("group_id", None)
-        if rt != "project_type":
-            cr.pop("project_id", None)
-    if mode == "system":
-        g.pop("ca", None)
-    else:
-        ca = g.get("ca") or {}
-        if mode == "fetch":
-            g["ca"] = {"fetch": True, "fingerprint": ca.get("fingerprint")}
-        else:
-            g["ca"] = {"file": ca.get("file")}
-    for regs in out.get("registries") or []:
-        if regs.get("scheme") == "http":
-            regs["ca_file"] = None
-    for key in VIRTUAL_KEYS:
-        out.pop(key, None)
-    return out
+    """The answers mapping without UI-only keys and without the fields that do not apply
+    (their ``when`` conditions, evaluated; see :func:`wizard.schema.prune`)."""
+    return sc.prune(am.Answers, copy.deepcopy(raw))
 
 
 def provisional(raw: Raw) -> Raw:
@@ -793,85 +551,6 @@ def provisional(raw: Raw) -> Raw:
 def finalize(raw: Raw, *, base_dir: Path | str = ".", check_files: bool = False) -> am.Answers:
     """Build the answers from the working mapping (raises ``BadInput`` naming fields)."""
     return am.parse(prune(raw), base_dir=base_dir, check_files=check_files)
-
-
-# --------------------------------------------------------------------------- secrets
-
-SECRET_STORAGE: dict[str, tuple[str, str]] = {
-    "gitlab.token": ("runner-token", "RUNNER_TOKEN"),
-    "gitlab.create_runner.api_token": ("gitlab-api-token", "GITLAB_API_TOKEN"),
-    "gitlab.registration_token": ("registration-token", "REG_TOKEN"),
-}
-"""Default file name (next to the answers file) and variable name per secret field."""
-
-
-def is_reference(text: str | None) -> bool:
-    if not text:
-        return False
-    kind, sep, target = text.strip().partition(":")
-    return bool(sep) and kind in ("env", "file") and bool(target)
-
-
-def secret_defaults(path: str) -> tuple[str, str]:
-    """(file name, env var name) offered for storing a typed secret of this field."""
-    if path in SECRET_STORAGE:
-        return SECRET_STORAGE[path]
-    m = re.match(r"registries\[(\d+)\]\.(\w+)", path)
-    if m:
-        return f"registry-{int(m.group(1)) + 1}-{m.group(2)}", f"REGISTRY_{int(m.group(1)) + 1}_{m.group(2).upper()}"
-    leaf = path.rsplit(".", 1)[-1]
-    return leaf.replace("_", "-"), leaf.upper()
-
-
-def secret_reference(path: str, how: str, name: str | None = None) -> str:
-    """The reference stored in the answers for a typed secret: ``file:./NAME`` or ``env:NAME``."""
-    file_name, env_name = secret_defaults(path)
-    if how == "env":
-        return f"env:{name or env_name}"
-    target = name or f"./{file_name}"
-    return f"file:{target}"
-
-
-def store_secret(value: str, ref: str, base_dir: Path | str = ".") -> Path | None:
-    """Write a typed secret where its ``file:`` reference points, mode 0600 from the start.
-
-    Returns the path written, or ``None`` for ``env:`` references (nothing to write).
-    """
-    kind, _, target = ref.partition(":")
-    if kind != "file":
-        return None
-    p = Path(os.path.expanduser(target))
-    if not p.is_absolute():
-        p = Path(base_dir) / p
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, (value.strip() + "\n").encode("utf-8"))
-    finally:
-        os.close(fd)
-    import logging
-
-    logging.getLogger("wizard.steps").info("wrote secret file %s (mode 0600)", p)
-    return p
-
-
-def draft_env_name(path: str) -> str:
-    return "RUNNER_WIZARD_DRAFT_" + re.sub(r"[^A-Za-z0-9]", "_", path).upper()
-
-
-def with_drafts(raw: Raw, drafts: dict[str, str]) -> tuple[Raw, dict[str, str]]:
-    """For live checks before secrets are stored: point drafted secret fields at placeholder
-    ``env:`` references, so that the answers validate. Returns the mapping and placeholder name
-    -> value. Never put these into ``os.environ``: attach the values to the references with
-    :func:`wizard.answers.with_secret_values` (keyed by field path) instead."""
-    out = copy.deepcopy(raw)
-    env: dict[str, str] = {}
-    for path, value in drafts.items():
-        name = draft_env_name(path)
-        env[name] = value
-        set_value(out, path, f"env:{name}")
-    return out, env
 
 
 # --------------------------------------------------------------------------- replay
@@ -904,10 +583,6 @@ def set_field(raw: Raw, f: Field, value: Any) -> None:
 
 def new_record(f: Field) -> dict[str, Any]:
     """An empty record for a ``records`` field, with its item defaults."""
-    if f.path == "host_aliases":
-        return copy.deepcopy(_ALIAS_DEFAULTS)
-    if f.path == "registries":
-        return copy.deepcopy(_REGISTRY_DEFAULTS)
     return {item.path: copy.deepcopy(item.default) for item in f.item_fields}
 
 
@@ -916,5 +591,6 @@ __all__ = [
     "get_value", "set_value", "validate_field", "validate_step", "check_value", "parse_input",
     "format_value", "initial_raw", "prune", "provisional", "finalize", "replay", "is_reference",
     "secret_defaults", "secret_reference", "store_secret", "with_drafts", "token_source", "ca_mode",
-    "find_field", "step_of", "field_value", "set_field", "new_record",
+    "find_field", "step_of", "field_value", "set_field", "new_record", "model_field", "SECRET_STORAGE",
+    "draft_env_name",
 ]

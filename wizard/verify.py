@@ -175,12 +175,20 @@ def _deployment_state(dep: dict[str, Any] | None) -> dict[str, Any]:
     avail = conds.get("Available", {}).get("status") == "True"
     ready = st.get("readyReplicas", 0) or 0
     updated = st.get("updatedReplicas", 0) or 0
+    total = st.get("replicas", 0) or 0
+    available = st.get("availableReplicas", 0) or 0
     current = st.get("observedGeneration") == gen
-    ok = avail and current and ready >= spec_replicas and updated >= spec_replicas
+    # As `kubectl rollout status` judges it: during a rolling update the old pods are still ready and
+    # counted, and a new pod counts as "updated" before it is ready; so every replica must run the new
+    # template, be available, and no old pod may be left.
+    ok = (avail and current and ready >= spec_replicas and updated >= spec_replicas and total <= updated
+          and available >= updated)
     if not st:
         text = "waiting for pods (the Deployment has no status yet)"
     else:
         text = f"{ready}/{spec_replicas} ready, {updated} updated"
+        if total > updated:
+            text += f", {total - updated} old pod(s) still running"
         prog = conds.get("Progressing")
         if prog and prog.get("status") == "False":
             text += f"; {prog.get('reason')}: {prog.get('message')}"

@@ -144,7 +144,9 @@ def test_quota_blocked_manager_is_not_verified_with_its_cause(envtest, tmp_path,
                                                                tls_ca, real_chart_env):
     fake_gitlab.add_user_token("glpat-reader", ["api"], groups={42: "owner"})
     monkeypatch.setenv("GL_API_TOKEN", "glpat-reader")
-    monkeypatch.setenv("RUNNER_WIZARD_VERIFY_TIMEOUT", "4")
+    # verify waits all of it (the pods never come): long enough for a loaded controller-manager to record
+    # the quota refusal that the test expects as the cause
+    monkeypatch.setenv("RUNNER_WIZARD_VERIFY_TIMEOUT", "10")
     sfx = uuid.uuid4().hex[:8]
     ans = answers(tmp_path, sfx, fake_gitlab, tls_ca, replicas=1)
     a = load(ans)

@@ -195,3 +195,21 @@ def test_cli_up_down_leaves_no_process(tmp_path):
     assert not state.exists()
     assert not Path(st["tmpdir"]).exists()
     assert run("status").returncode == 3
+
+
+def test_component_ports_are_never_ephemeral_ones():
+    """The ports picked for etcd, the apiserver and the plane lie below the kernel's ephemeral range
+    (an outgoing connection can be handed an ephemeral port between the pick and the component's
+    bind), are distinct, and are free when picked."""
+    import socket
+
+    from tests.support.envtest import _ephemeral_range, _free_ports
+
+    lo, _hi = _ephemeral_range()
+    for _ in range(20):
+        ports = _free_ports(3)
+        assert len(set(ports)) == 3
+        assert all(p < lo for p in ports), (ports, lo)
+        for p in ports:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", p))

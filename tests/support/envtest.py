@@ -241,17 +241,37 @@ def _pki(d: Path) -> dict[str, Path]:
 # --------------------------------------------------------------------------- helpers
 
 
-def _free_ports(n: int) -> list[int]:
-    socks, ports = [], []
+def _ephemeral_range() -> tuple[int, int]:
     try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in socks:
-            s.close()
+        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _free_ports(n: int) -> list[int]:
+    """Ports for the components to listen on, free now and below the kernel's ephemeral range.
+
+    A port from ``bind(("127.0.0.1", 0))`` is an ephemeral one: between our close and the
+    component's bind, any outgoing connection on the machine (this suite's own clients, another
+    suite on the same cores) may be given it as its local port, and the component then fails to
+    start. Below the range only an explicit bind can take it, and the check below sees those."""
+    import random
+
+    lo, _hi = _ephemeral_range()
+    floor = 20000 if lo > 21000 else 1024
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    ports: list[int] = []
+    while len(ports) < n:
+        port = rng.randrange(floor, lo)
+        if port in ports:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
     return ports
 
 

@@ -5,6 +5,7 @@ Contracts: the entry point (runner_wizard) above the UI (screens) above the core
 the work → the answers; checks never reach apply; the diagnosis never reaches
 the CLI. The cycle test covers what the contracts do not: any two modules that
 import each other, including imports made only for type hints or inside functions.
+And only the terminal modules (cli, console, lifecycle, diagnose.cli) print.
 """
 
 from __future__ import annotations
@@ -130,3 +131,38 @@ def test_python_dash_m_runner_wizard():
     p = subprocess.run([sys.executable, "-m", "runner_wizard", "--version"], cwd=ROOT,
                        capture_output=True, text=True)
     assert p.returncode == 0 and __version__ in p.stdout
+
+
+# The modules that talk to the terminal: the command line, the console layer, the commands above
+# it (lifecycle) and the diagnosis' own cli module. Everything else in the core returns data.
+TERMINAL_MODULES = ("wizard/cli.py", "wizard/console.py", "wizard/lifecycle/", "wizard/diagnose/cli.py",
+                    "wizard/fleet_cli.py")
+
+
+def _terminal_writes(source: str) -> list[int]:
+    """Lines that print or write to sys.stdout / sys.stderr."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+            found.append(node.lineno)
+        elif (isinstance(node, ast.Attribute) and node.attr in ("stdout", "stderr")
+              and isinstance(node.value, ast.Name) and node.value.id == "sys"):
+            found.append(node.lineno)
+    return found
+
+
+def test_only_the_terminal_modules_print():
+    offenders = []
+    for path in sorted((ROOT / "wizard").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith(TERMINAL_MODULES):
+            continue
+        offenders += [f"{rel}:{n}" for n in _terminal_writes(path.read_text(encoding="utf-8"))]
+    assert not offenders, "the core returns data; print from wizard/console.py instead:\n" + "\n".join(offenders)
+
+
+def test_terminal_write_finder_finds_them():
+    assert _terminal_writes("import sys\nprint(1)\nx = 2\nsys.stderr.write('a')\n") == [2, 4]
+    assert _terminal_writes("fingerprint(c)\nlog.info('print(')\n") == []

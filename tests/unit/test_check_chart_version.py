@@ -18,7 +18,9 @@ def _answers(tmp_path):
 def test_check_uses_the_chart_version_option(tmp_path, monkeypatch, capsys):
     seen = []
     monkeypatch.setattr(checks, "run_checks", lambda a, **kw: seen.append(a.runner.chart_version) or [])
-    monkeypatch.setattr(checks, "_require_context", lambda a, o: None)
+    from wizard import kube
+
+    monkeypatch.setattr(kube, "require_context", lambda *a, **kw: None)
     assert main(["check", "--answers", str(_answers(tmp_path)), "--chart-version", "0.83.3", "--json"]) == 0
     assert main(["check", "--answers", str(_answers(tmp_path)), "--json"]) == 0
     assert seen == ["0.83.3", "0.86.0"]

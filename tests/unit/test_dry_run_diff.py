@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from wizard import diff
+from wizard import console, diff
 
 LIVE_ROLE = {
     "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
@@ -169,14 +169,14 @@ def test_exit_codes_like_kubectl_diff(tmp_path):
     same = SimpleNamespace(live=LIVE_ROLE, wanted=LIVE_ROLE)
     changed = SimpleNamespace(live=LIVE_ROLE, wanted=_merged_role())
     out = io.StringIO()
-    assert diff.show_dry_run(_report(objects=[same]), _ANSWERS, out=out, environ={}) == 0 and out.getvalue() == ""
-    assert diff.show_dry_run(_report(objects=[same, changed], changed=True), _ANSWERS, out=out, environ={}) == 1
+    assert console.show_dry_run(_report(objects=[same]), _ANSWERS, out=out, environ={}) == 0 and out.getvalue() == ""
+    assert console.show_dry_run(_report(objects=[same, changed], changed=True), _ANSWERS, out=out, environ={}) == 1
     assert out.getvalue().count("diff -u -N") == 1
-    assert diff.show_dry_run(_report(stopped="checks"), _ANSWERS, out=io.StringIO(), environ={}) == 3
+    assert console.show_dry_run(_report(stopped="checks"), _ANSWERS, out=io.StringIO(), environ={}) == 3
     # the release: an upgrade shows as a values diff
     (tmp_path / "values.yaml").write_text("replicas: 3\n")
     state = SimpleNamespace(chart="gitlab-runner-0.86.0", status="deployed", values={"replicas": 2})
     out = io.StringIO()
-    rc = diff.show_dry_run(_report(helm_action="would-upgrade", release=state, out_dir=tmp_path, changed=True),
+    rc = console.show_dry_run(_report(helm_action="would-upgrade", release=state, out_dir=tmp_path, changed=True),
                            _ANSWERS, out=out, environ={})
     assert rc == 1 and "+++ merged/helm.sh.v3.Release.ns.rel" in out.getvalue()

@@ -17,7 +17,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wizard import answers as A
+from wizard import answers_yaml as A
 from wizard.errors import BadInput
 
 ROOT = Path(__file__).resolve().parents[2]

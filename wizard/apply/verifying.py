@@ -27,9 +27,9 @@ def verify_all(run: Run, api: GitLabAPI | None, token: TokenOutcome) -> None:
     if a.cluster.mode == "external":
         ext = report.external
         if ext is not None and ext.token:
-            ok, why = _tokens.verify_external(kube, a, ext.token)
-            v = Verification("external manager credentials", ok, why,
-                             [] if ok else [f"kubectl auth can-i create pods -n {a.cluster.jobs_namespace} "
+            cred = _tokens.verify_external(kube, a, ext.token)
+            v = Verification("external manager credentials", cred.ok, cred.reason,
+                             [] if cred.ok else [f"kubectl auth can-i create pods -n {a.cluster.jobs_namespace} "
                                             f"--as=system:serviceaccount:{a.cluster.runner_namespace}:"
                                             f"{a.cluster.manager_service_account}"])
             _record(run, v)

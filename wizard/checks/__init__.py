@@ -11,15 +11,13 @@ selects rows by wizard step ("cluster", "gitlab", "token", "namespaces",
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import textwrap
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..answers import Answers
-from ..results import Result, Status, gate, report_json, summarize, unknown_ignores
+from ..results import Result, Status, gate, summarize, unknown_ignores
 from . import cluster, dns, gitlab, registry, tls
 from .engine import STEPS, CheckContext, CheckSpec, Skip, run_specs
 
@@ -27,7 +25,7 @@ _log = logging.getLogger("wizard.checks")
 
 CHECKS: list[CheckSpec] = [*tls.CHECKS, *gitlab.CHECKS, *dns.CHECKS, *cluster.CHECKS, *registry.CHECKS]
 
-__all__ = ["CHECKS", "STEPS", "CheckContext", "CheckSpec", "Skip", "run_checks", "command", "format_table",
+__all__ = ["CHECKS", "STEPS", "CheckContext", "CheckSpec", "Skip", "run_checks", "format_table",
            "check_ids", "validate_ignore"]
 
 
@@ -60,7 +58,7 @@ def run_checks(answers: Answers, *, kubeconfig: str | None = None, context: str 
     return results
 
 
-# --------------------------------------------------------------------------- command line
+# --------------------------------------------------------------------------- the text table (printed by wizard.console)
 
 _COLORS = {"pass": "32", "warn": "33", "fail": "31", "skip": "90", "apply": "36", "ignored": "35"}
 
@@ -100,15 +98,6 @@ def format_table(results: list[Result], *, color: bool = False, width: int = 100
     return "\n".join(lines)
 
 
-def _require_context(answers: Any, opts: Any) -> None:
-    """A context that is named but not in the kubeconfig is bad input (exit 2), not a skipped cluster."""
-    from ..kube import require_context
-
-    flag = getattr(opts, "context", None)
-    require_context(getattr(opts, "kubeconfig", None), flag or answers.cluster.context,
-                    "--context" if flag else "cluster.context")
-
-
 def check_ids(answers: Answers, checks: Sequence[CheckSpec] | None = None) -> list[str]:
     """Every check id these answers expand to (per-item rows included)."""
     from .engine import _expand
@@ -131,35 +120,3 @@ def validate_ignore(answers: Answers, ignore: Sequence[str]) -> None:
             hints.append(f"{u!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise BadInput(f"--ignore: no check has the id {', '.join(hints)}; use a check id from "
                        "`runner-wizard check --answers FILE`, a glob like 'rbac.*', or 'all'")
-
-
-def command(args: Any, opts: Any, kube_opening: Any = None, *, answers: Any = None,
-            record: Any = None) -> int:
-    """``runner-wizard check``; ``answers`` (already read, e.g. one cluster of a fleet) and
-    ``record`` (called with the results) are for :mod:`wizard.fleet_cli`."""
-    from ..answers import load
-
-    from ..results import parse_ignore
-
-    answers = answers if answers is not None else load(args.answers)
-    if getattr(opts, "settings", None) is not None:
-        answers = opts.settings.with_answers(answers)  # --chart-version: the chart's helper image
-    ignore = parse_ignore(getattr(args, "ignore", None))
-    validate_ignore(answers, sorted(ignore))
-    _require_context(answers, opts)
-    as_json = bool(getattr(args, "json", False))
-    results = run_checks(answers, kubeconfig=getattr(opts, "kubeconfig", None),
-                         context=getattr(opts, "context", None), kube_opening=kube_opening)
-    if record is not None:
-        record(results=results, ignore=ignore)
-    if as_json:
-        print(report_json(results, ignore))
-    else:
-        color = sys.stdout.isatty() and not getattr(opts, "no_color", False) and not os.environ.get("NO_COLOR")
-        try:
-            width = os.get_terminal_size().columns
-        except OSError:
-            width = 100
-        print(format_table(results, color=color, width=width, ignore=sorted(ignore)))
-    # exit 0 unless a failure nobody ignored: what apply creates or repairs is not a failure
-    return 0 if gate(results, ignore).ok else 1

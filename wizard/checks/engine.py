@@ -28,8 +28,10 @@ from ..answers import Answers
 from ..errors import SecretUnavailable
 from ..logsafe import redact
 from ..results import Result, Status
+from ..steps import FORM_STEP_IDS
 
-STEPS = ("cluster", "gitlab", "token", "namespaces", "host_aliases", "registries", "runner")
+STEPS: tuple[str, ...] = FORM_STEP_IDS
+"""The wizard steps checks belong to (defined by :data:`wizard.steps.STEPS`)."""
 
 RunFn = Callable[["CheckContext"], "Result | list[Result]"]
 
@@ -224,21 +226,34 @@ class CheckContext:
     # ---- shared facts
 
     def fact(self, key: str, compute: Callable[[], Any]) -> Any:
-        """Compute ``compute()`` once per run; every caller gets the same value or exception."""
+        """Compute ``compute()`` once per run; every caller gets the same value or exception.
+
+        The value is shared, so it is computed without the deadline of the check that happened to
+        ask first: a fact that waits for another fact (the GitLab client for the presented chain)
+        must not store "still waiting" (or a fallback chosen because of it) for every later caller.
+        Each caller still waits for the value only until its own deadline."""
         with self._lock:
             fut = self._facts.get(key)
             owner = fut is None
             if owner:
                 fut = self._facts[key] = _Once()
         if owner:
+            deadline = getattr(_local, "deadline", None)
+            _local.deadline = None
             try:
                 fut.set(compute())
             except BaseException as exc:  # noqa: BLE001 - re-raised to every waiter
                 fut.set(error=exc)
+            finally:
+                _local.deadline = deadline
         try:
             return fut.get(timeout=self._remaining())
         except _StillWaiting:
             raise Skip(f"still waiting for {key.replace('_', ' ')}") from None
+
+    def time_left(self) -> float | None:
+        """Seconds until this check's deadline (None outside a check run by the engine)."""
+        return self._remaining()
 
     def _remaining(self, cap: float | None = None) -> float | None:
         deadline = getattr(_local, "deadline", None)

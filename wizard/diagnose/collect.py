@@ -370,6 +370,7 @@ class Collector:
         add("roles", rbac)
 
         self._say(f"collecting {len(tasks)} items")
+        first_error = len(state.errors)
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="diagnose") as pool:
             futures = [(label, pool.submit(fn)) for label, fn in tasks]
             for label, fut in futures:
@@ -378,6 +379,8 @@ class Collector:
                 except Exception as exc:  # a reader bug must not hide the other results
                     log.debug("collector %s failed", label, exc_info=True)
                     state.errors.append(f"cannot collect {label}: {exc}")
+        # the readers append in the order they finish: one order for the same cluster, whatever the timing
+        state.errors[first_error:] = sorted(state.errors[first_error:])
 
     def _secret(self, state: ClusterState, namespace: str, name: str) -> None:
         obj = self._try(state, f"Secret {namespace}/{name}", lambda: self.kube.get_or_none(

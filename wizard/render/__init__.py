@@ -19,13 +19,9 @@ One module per artifact:
 from __future__ import annotations
 
 import os  # noqa: F401 - tests patch os through this module
-import sys
-from pathlib import Path
-from typing import Any
 
 from .. import chart, names
 from ..answers import Answers
-from ..errors import BadInput, FieldError
 from .common import (API_SERVER_PLACEHOLDER, CERTS_DIR_JOBS, CERTS_DIR_MANAGER, CHART_NAME, CHART_REPO, CRIO_DROPIN,
                      DIND_ENV, EXTERNAL_DIR, EXTERNAL_KUBE_CA, EXTERNAL_KUBE_TOKEN, EXTERNAL_KUBECONFIG, HEADER,
                      PSA_ENFORCE, ca_secret_key, comment, dump_yaml, dump_yaml_all, needs_privileged_psa)
@@ -42,7 +38,7 @@ __all__ = [
     "API_SERVER_PLACEHOLDER", "CERTS_DIR_JOBS", "CERTS_DIR_MANAGER", "CHART_NAME", "CHART_REPO", "CRIO_DROPIN",
     "DIND_ENV", "EXTERNAL_DIR", "EXTERNAL_KUBE_CA", "EXTERNAL_KUBE_TOKEN", "EXTERNAL_KUBECONFIG", "HEADER",
     "PSA_ENFORCE", "Inputs", "Rendered", "build", "build_config_template", "build_manifests", "build_next_steps",
-    "build_node_files", "build_smoke_test", "build_values", "ca_secret_key", "command", "dump_yaml", "dump_yaml_all",
+    "build_node_files", "build_smoke_test", "build_values", "ca_secret_key", "dump_yaml", "dump_yaml_all",
     "load_inputs", "needs_privileged_psa", "preflight_out", "render", "secrets_yaml", "token_secret_object",
     "write",
 ]
@@ -107,34 +103,3 @@ def render(answers: Answers, *, node_runtime: str | None = None, ca_pem: str | N
     """
     return build(load_inputs(answers, node_runtime=node_runtime, ca_pem=ca_pem, runner_token=runner_token,
                              api_server=api_server, api_ca_pem=api_ca_pem))
-
-
-def command(args: Any, opts: Any, *, answers: Any = None) -> int:
-    """``runner-wizard render --answers FILE --out DIR [--with-secrets]``; ``answers``: already
-    read (one cluster of a fleet, :mod:`wizard.fleet_cli`)."""
-    from ..answers import load
-
-    if not args.out:
-        raise BadInput([FieldError("--out", "is empty; give the folder to write the files into")])
-    out = Path(args.out)
-    preflight_out(out)
-    answers = answers if answers is not None else load(args.answers)
-    if getattr(opts, "settings", None) is not None:
-        answers = opts.settings.with_answers(answers)  # --chart-version
-    ca_pem = None
-    if answers.gitlab.ca is not None:  # certificates (and cryptography) only when a CA is configured
-        from ..tls import load_ca_pem
-
-        ca_pem = load_ca_pem(answers)
-    rendered = render(answers, ca_pem=ca_pem)
-    warning = chart.version_warning(answers.runner.chart_version) if answers.cluster.mode == "helm" else None
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
-    paths = write(rendered, out, with_secrets=bool(getattr(args, "with_secrets", False)))
-    for p in paths:
-        print(p)
-    stale = out / "secrets.yaml"
-    if not getattr(args, "with_secrets", False) and stale.exists():
-        print(f"note: {stale} is left from an earlier --with-secrets run; delete it once applied",
-              file=sys.stderr)
-    return 0

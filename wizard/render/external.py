@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from typing import NamedTuple
 
 from ..answers import Answers, SecretRef
 from .common import (API_SERVER_PLACEHOLDER, EXTERNAL_DIR, EXTERNAL_KUBE_CA, EXTERNAL_KUBE_TOKEN, EXTERNAL_KUBECONFIG,
@@ -49,19 +50,28 @@ def external_files(a: Answers, ca_pem: str | None, api_server: str | None,
     return files
 
 
-def token_env(ref: SecretRef | None, default: str) -> tuple[str, str | None]:
-    """(environment variable holding the value, file to read it from when the ref is a file)."""
+class TokenSource(NamedTuple):
+    """Where the external manager's install script reads the GitLab token from."""
+
+    var: str
+    """The environment variable holding the value."""
+    file: str | None
+    """The file to read it from, when the answers name a file."""
+
+
+def token_env(ref: SecretRef | None, default: str) -> TokenSource:
+    """The environment variable holding the value, and the file to read it from when the ref is a file."""
     if ref is None:
-        return default, None
+        return TokenSource(default, None)
     if ref.kind == "env":
-        return ref.target, None
-    return default, ref.target
+        return TokenSource(ref.target, None)
+    return TokenSource(default, ref.target)
 
 
 def _external_script(a: Answers, files: dict[str, str]) -> str:
     g = a.gitlab
     legacy = g.registration_token is not None
-    var, _ = token_env(g.registration_token if legacy else g.token, "RUNNER_TOKEN")
+    var = token_env(g.registration_token if legacy else g.token, "RUNNER_TOKEN").var
     envname = "REGISTRATION_TOKEN" if legacy else "CI_SERVER_TOKEN"
     lines = [
         "#!/usr/bin/env bash",

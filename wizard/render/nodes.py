@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import tomlkit
 
@@ -46,17 +47,26 @@ def _containerd_hosts(reg: Registry) -> str:
     return head + "\n" + tomlkit.dumps(doc)
 
 
-def secret_shell_var(reg: Registry, i: int, what: str) -> tuple[str, str]:
-    """(shell expression, how to set it) for a registry username/password on a node."""
+class ShellValue(NamedTuple):
+    """A registry username/password in a node script."""
+
+    expr: str
+    """The shell expression (a ``${VAR:?...}`` reference, or the quoted literal)."""
+    var: str
+    """The environment variable to export before running the script ("" for a literal)."""
+
+
+def secret_shell_var(reg: Registry, i: int, what: str) -> ShellValue:
+    """The shell expression and its variable for a registry username/password on a node."""
     ref = reg.password if what == "password" else reg.username
     if isinstance(ref, SecretRef) and ref.kind == "env":
         name = ref.target
-        return f'"${{{name}:?export {name} (registries[{i}].{what}) before running}}"', name
+        return ShellValue(f'"${{{name}:?export {name} (registries[{i}].{what}) before running}}"', name)
     if isinstance(ref, SecretRef):
         name = f"REGISTRY_{i}_{what.upper()}"
-        return (f'"${{{name}:?export {name} (registries[{i}].{what}, from {ref.target}) before running}}"',
-                name)
-    return shlex.quote(str(ref or "")), ""
+        return ShellValue(f'"${{{name}:?export {name} (registries[{i}].{what}, from {ref.target}) before running}}"',
+                          name)
+    return ShellValue(shlex.quote(str(ref or "")), "")
 
 
 def _node_script(a: Answers, runtime: str, files: dict[str, str]) -> str:
@@ -108,8 +118,8 @@ def _node_script(a: Answers, runtime: str, files: dict[str, str]) -> str:
             "  printf '{\"auths\":{'",
         ]
         for n, (i, reg) in enumerate(creds):
-            user_expr, _ = secret_shell_var(reg, i, "username")
-            pass_expr, _ = secret_shell_var(reg, i, "password")
+            user_expr = secret_shell_var(reg, i, "username").expr
+            pass_expr = secret_shell_var(reg, i, "password").expr
             sep = "," if n else ""
             lines.append(f"  printf '{sep}\"%s\":{{\"auth\":\"%s\"}}' {shlex.quote(reg.host)} "
                          f"\"$(auth {user_expr} {pass_expr})\"")

@@ -137,7 +137,7 @@ def build_next_steps(a: Answers, rendered_files: dict[str, str], *, ca_pem: str 
             body += ["", t["nodes-credentials"].fill(), ""]
             for i, reg in cred:
                 for what in ("username", "password"):
-                    _, var = secret_shell_var(reg, i, what)
+                    var = secret_shell_var(reg, i, what).var
                     if var:
                         body.append(t["nodes-credential"].fill(var=var, i=i, what=what, host=reg.host))
         step("nodes", *body)
@@ -201,7 +201,7 @@ def build_next_steps(a: Answers, rendered_files: dict[str, str], *, ca_pem: str 
         body += [t["external-token"].fill(kubectl=kubectl, rns=rns, secret=names.external_token_secret(a),
                                           manifests_step=manifests_step, dir=EXTERNAL_DIR,
                                           token_file=EXTERNAL_KUBE_TOKEN), ""]
-        var, _ = token_env(g.registration_token if g.registration_token is not None else g.token, "RUNNER_TOKEN")
+        var = token_env(g.registration_token if g.registration_token is not None else g.token, "RUNNER_TOKEN").var
         token_where = t["external-token-created" if g.create_runner else "external-token-given"].fill()
         body += [t["external-install"].fill(token_where=token_where, var=var)]
         step("external", *body)
