@@ -172,14 +172,15 @@ class WizardApp(App["Answers | None"]):
 
 def make_app(answers: Answers | None = None, *, kubeconfig: str | None = None, context: str | None = None,
              services: Services | None = None, answers_path: str | Path | None = None,
-             start: str = "cluster", recover: bool = False) -> WizardApp:
+             start: str = "cluster", recover: bool = False, clusters: list[dict] | None = None) -> WizardApp:
     """Build the wizard. ``services`` injects the check runner, context lister, TLS
     inspector, resolver, renderer and applier (defaults: the real ones)."""
     raw = st.initial_raw(answers)
     if context and not st.get_value(raw, "cluster.context"):
         st.set_value(raw, "cluster.context", context)
     path = Path(answers_path) if answers_path else Path("runner-answers.yaml")
-    state = WizardState(raw=raw, answers_path=path, kubeconfig=kubeconfig, context=context)
+    state = WizardState(raw=raw, answers_path=path, kubeconfig=kubeconfig, context=context,
+                        clusters=list(clusters or []))
     return WizardApp(state, services or Services(), start=start, recover=recover)
 
 
@@ -191,8 +192,12 @@ def command(args: Any, opts: Any) -> int:
         from wizard.answers import load
 
         answers = load(answers_file)  # BadInput -> exit 2 with the field named
+    from wizard import fleet
+
+    clusters = fleet.entries(fleet.load(answers_file)) if answers_file else []  # kept, overrides and all
     app = make_app(answers, kubeconfig=opts.kubeconfig, context=opts.context,
-                   answers_path=answers_file or None, recover=bool(getattr(args, "recover", False)))
+                   answers_path=answers_file or None, recover=bool(getattr(args, "recover", False)),
+                   clusters=clusters)
     app.run()
     if app.state.saved_to:
         print(f"answers saved to {app.state.saved_to}")

@@ -6,7 +6,7 @@ from typing import Any
 
 from textual import on, work
 from textual.message import Message
-from textual.widgets import Static
+from textual.widgets import SelectionList, Static
 
 from wizard import steps as st
 
@@ -31,6 +31,10 @@ class ClusterScreen(StepScreen):
         yield from super().compose_form()
         yield Static("", id="runtime-note", classes="info -warn")
         yield Static("Reading kubeconfig contexts…", id="context-info", classes="info")
+        fleet = SelectionList[str](id="fleet-contexts")
+        fleet.border_title = "Several clusters: install on each one picked"
+        fleet.display = False
+        yield fleet
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -76,6 +80,22 @@ class ClusterScreen(StepScreen):
         row = self.row("cluster.context")
         row.set_choices(opts, st.get_value(self.state.raw, "cluster.context") or self.state.context)
         self._describe()
+        if len(message.contexts) > 1:
+            picked = {e.get("context") for e in self.state.clusters}
+            fleet = self.query_one("#fleet-contexts", SelectionList)
+            with fleet.prevent(SelectionList.SelectedChanged):
+                fleet.clear_options()
+                fleet.add_options([(c.name, c.name, c.name in picked) for c in message.contexts])
+            fleet.display = True
+
+    @on(SelectionList.SelectedChanged, "#fleet-contexts")
+    def _fleet_picked(self, event: SelectionList.SelectedChanged) -> None:
+        from wizard import fleet
+
+        listed = [c.name for c in getattr(self, "_contexts_list", [])]
+        picked = [name for name in listed if name in set(event.selection_list.selected)]
+        self.state.clusters = fleet.with_contexts(self.state.clusters, picked, listed)
+        self.state.changed()
 
     def field_changed(self, row: FieldRow | None) -> None:
         if row is not None and row.field.path == "cluster.context":

@@ -118,6 +118,9 @@ class WizardState:
     context: str | None = None
     drafts: dict[str, str] = field(default_factory=dict)
     """Secrets typed this session, by field path; never written except on request."""
+    clusters: list[dict] = field(default_factory=list)
+    """The answers file's ``clusters`` entries (:mod:`wizard.fleet`), kept with their overrides;
+    the cluster step picks which contexts they name. Empty: one cluster, no section."""
     dirty: bool = False
     """Changed since the last save."""
     saved_to: Path | None = None
@@ -163,7 +166,12 @@ class WizardState:
                     p = st.store_secret(value, ref, self.base_dir)
                     if p is not None:
                         written.append(p)
-        written.insert(0, am.save(answers, self.answers_path))
+        if self.clusters:
+            from wizard import fleet
+
+            written.insert(0, fleet.save(answers, self.answers_path, self.clusters))
+        else:
+            written.insert(0, am.save(answers, self.answers_path))
         self.dirty = False
         self.saved_to = self.answers_path
         return written

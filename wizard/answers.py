@@ -521,6 +521,7 @@ def parse(raw: object, *, base_dir: Path | str = ".", source: str | None = None,
     p = Parser(Path(base_dir), check_files)
     answers = None
     if isinstance(raw, Mapping):
+        raw = {k: v for k, v in raw.items() if k != "clusters"}  # clusters: read by wizard.fleet
         answers = p.obj(Answers, raw, "")
         answers.base_dir = p.base_dir
     else:

@@ -67,12 +67,29 @@ def _settings_options(sp: argparse.ArgumentParser, *names: str) -> None:
         g.add_argument(flag, dest=name, metavar=metavar, default=None, help=help_)
 
 
+class _Contexts(argparse.Action):
+    """``--context``: the last one is the context (as always); every one given is kept in
+    ``contexts`` for the commands that run on several clusters (:mod:`wizard.fleet_cli`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: ANN001
+        setattr(namespace, self.dest, values)
+        setattr(namespace, "contexts", [*(getattr(namespace, "contexts", None) or []), values])
+
+
+def _fleet_options(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--all-contexts", action="store_true",
+                    help="run on every cluster of the answers' clusters section (without one: every context "
+                         "of the kubeconfig), concurrently, with one summary; --context NAME may also be "
+                         "repeated")
+
+
 def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     d = None if top else argparse.SUPPRESS
     g = parser.add_argument_group("global options")
     g.add_argument("--kubeconfig", metavar="PATH", default=d,
                    help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
-    g.add_argument("--context", metavar="NAME", default=d, help="kubeconfig context (default: current)")
+    g.add_argument("--context", metavar="NAME", default=d, action=_Contexts,
+                   help="kubeconfig context (default: current)")
     g.add_argument("--log-file", metavar="PATH", default=d, help="write a debug log here (secrets redacted)")
     g.add_argument("--version", action="version", version=f"runner-wizard {__version__}")
 
@@ -117,9 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = cmd("check", "run every live check; changes nothing")
     sp.add_argument("--answers", metavar="FILE", required=True)
+    _settings_options(sp, "chart_version")
     sp.add_argument("--json", action="store_true",
                     help="print one JSON document (a result per check: id, status, detail, fix) for scripts")
     _ignore_option(sp)
+    _fleet_options(sp)
 
     sp = cmd("apply", "render, check, then apply to the cluster and install the Helm release")
     sp.add_argument("--answers", metavar="FILE", required=True)
@@ -133,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--force-conflicts", action="store_true",
                     help="take over fields owned by another field manager")
     _ignore_option(sp)
+    _fleet_options(sp)
 
     sp = cmd("diagnose", "diagnose an existing install; optionally fix it")
     sp.add_argument("--answers", metavar="FILE")
@@ -146,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--yes", action="store_true", help="apply fixes without asking")
     sp.add_argument("--bundle", metavar="FILE.tar.gz",
                     help="also write a redacted support bundle (objects, events, logs, access reviews, findings)")
+    _fleet_options(sp)
     _lifecycle_commands(cmd)
     for name, settings in (("upgrade", ("chart", "verify_timeout", "verify_gitlab_timeout", "helm_timeout")),
                            ("rollback", ("verify_timeout", "helm_timeout")), ("uninstall", ("helm_timeout",)),
@@ -331,6 +352,13 @@ Handler = Callable[[argparse.Namespace, GlobalOptions], int]
 
 
 def _render(args: argparse.Namespace, opts: GlobalOptions) -> int:
+    from .fleet_cli import mentions_clusters
+
+    if not getattr(args, "gitops", None) and args.answers and mentions_clusters(args.answers):
+        from .console import render_command
+        from .fleet_cli import render as render_fleet
+
+        return render_fleet(args, opts, render_command)
     if getattr(args, "gitops", None):
         from .console import gitops_command as export
 
@@ -340,7 +368,20 @@ def _render(args: argparse.Namespace, opts: GlobalOptions) -> int:
     return command(args, opts)
 
 
+def _fleet(name: str, args: argparse.Namespace, opts: GlobalOptions, command: Handler) -> int | None:
+    """Several clusters (or an answers file with a clusters section): :mod:`wizard.fleet_cli`."""
+    from .fleet_cli import run, wants_fleet
+
+    return run(name, args, opts, command) if wants_fleet(args) else None
+
+
 def _check(args: argparse.Namespace, opts: GlobalOptions) -> int:
+    from .fleet_cli import wants_fleet
+
+    if wants_fleet(args):
+        from .console import check_command
+
+        return _fleet("check", args, opts, check_command) or 0
     from .kube import Opening
 
     opening = Opening(opts.kubeconfig, opts.context, timeout=4.0)  # the TLS handshake overlaps reading the answers
@@ -352,13 +393,15 @@ def _check(args: argparse.Namespace, opts: GlobalOptions) -> int:
 def _apply(args: argparse.Namespace, opts: GlobalOptions) -> int:
     from .console import command
 
-    return command(args, opts)
+    rc = _fleet("apply", args, opts, command)
+    return command(args, opts) if rc is None else rc
 
 
 def _diagnose(args: argparse.Namespace, opts: GlobalOptions) -> int:
     from .diagnose.cli import command
 
-    return command(args, opts)
+    rc = _fleet("diagnose", args, opts, command)
+    return command(args, opts) if rc is None else rc
 
 
 def _uninstall(args: argparse.Namespace, opts: GlobalOptions) -> int:

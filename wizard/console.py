@@ -57,8 +57,11 @@ def tty_confirm(question: str, default: bool) -> bool:
     return ans in ("y", "yes")
 
 
-def command(args: Any, opts: Any) -> int:
-    """``runner-wizard apply --answers FILE [--dry-run] [--yes] [--out DIR] [--force-conflicts] [--ignore ID,...]``."""
+def command(args: Any, opts: Any, *, answers: Any = None, record: Any = None) -> int:
+    """``runner-wizard apply --answers FILE [--dry-run] [--yes] [--out DIR] [--force-conflicts] [--ignore ID,...]``.
+
+    ``answers`` (already read, e.g. one cluster of a fleet) and ``record`` (called with the
+    report) are for :mod:`wizard.fleet_cli`."""
     from .kube import Kube
 
     opening = Kube.opening(opts.kubeconfig, opts.context)  # the TLS handshake overlaps the imports and the answers
@@ -75,7 +78,7 @@ def command(args: Any, opts: Any) -> int:
 
         preflight_out(Path(args.out))
     settings = getattr(opts, "settings", None) or from_env()
-    answers = settings.with_answers(load(args.answers))
+    answers = settings.with_answers(answers if answers is not None else load(args.answers))
     dry_run = bool(args.dry_run)
     core.require_secrets(answers)
     ignore = parse_ignore(getattr(args, "ignore", None))
@@ -124,6 +127,8 @@ def command(args: Any, opts: Any) -> int:
         raise
     finally:
         kube.close()
+    if record is not None:
+        record(report=report)
     if dry_run:
         import contextlib
 
@@ -216,8 +221,9 @@ def show_dry_run(report: Any, answers: Any, *, out: Any = None, err: Any = None,
 # --------------------------------------------------------------------------- render and render --gitops
 
 
-def render_command(args: Any, opts: Any) -> int:
-    """``runner-wizard render --answers FILE --out DIR [--with-secrets]``: write the artifacts, print their paths."""
+def render_command(args: Any, opts: Any, *, answers: Any = None) -> int:
+    """``runner-wizard render --answers FILE --out DIR [--with-secrets]``: write the artifacts, print their paths.
+    ``answers``: already read (one cluster of a fleet, :mod:`wizard.fleet_cli`)."""
     from . import chart
     from .answers import load
     from .errors import BadInput, FieldError
@@ -227,7 +233,7 @@ def render_command(args: Any, opts: Any) -> int:
         raise BadInput([FieldError("--out", "is empty; give the folder to write the files into")])
     out = Path(args.out)
     preflight_out(out)
-    answers = load(args.answers)
+    answers = answers if answers is not None else load(args.answers)
     if getattr(opts, "settings", None) is not None:
         answers = opts.settings.with_answers(answers)  # --chart-version
     ca_pem = None
@@ -259,13 +265,24 @@ def gitops_command(args: Any, opts: Any) -> int:
 
     engine: gitops.Engine = args.gitops
     settings = getattr(opts, "settings", None) or from_env()
-    answers = settings.with_answers(load(args.answers))
+    from . import fleet
+
+    many = fleet.load(args.answers)
+    if many is not None and not getattr(opts, "context", None):
+        return _gitops_fleet(args, many, engine, settings)
+    picked = None
+    if many is not None:  # one cluster of the fleet: today's single-cluster export with its answers
+        member = many.members([opts.context])[0]
+        if member.error is not None:
+            raise member.error
+        picked = member.answers
+    answers = settings.with_answers(picked if picked is not None else load(args.answers))
     chart = gitops.chart_source(None if settings.chart_is_default else settings.chart, answers.runner.chart_version,
                                 option=settings.chart_from or "--chart")
     ca_pem = load_ca_pem(answers)
     files = gitops.export(render(answers, ca_pem=ca_pem), engine, chart)  # bad input stops here, before any write
     preflight_out(Path(args.out) / f"gitops-{engine}", list(files))
-    rc = render_command(args, opts)
+    rc = render_command(args, opts, answers=picked)
     if rc:
         return rc
     for p in gitops.write(files, Path(args.out) / f"gitops-{engine}"):
@@ -273,11 +290,41 @@ def gitops_command(args: Any, opts: Any) -> int:
     return 0
 
 
+def _gitops_fleet(args: Any, many: Any, engine: Any, settings: Any) -> int:
+    """``render --gitops`` of an answers file with ``clusters``: ``gitops-<engine>/`` for them all
+    (``render`` without ``--gitops`` writes each cluster's usual artifacts)."""
+    from . import gitops
+    from .errors import BadInput
+    from .render import preflight_out, render
+    from .tls import load_ca_pem
+
+    members = many.members()
+    bad = [e for m in members if m.error is not None for e in m.error.errors]
+    if bad:
+        raise BadInput(bad, many.source)
+    rendered = []
+    for m in members:
+        a = settings.with_answers(m.answers)
+        chart = gitops.chart_source(None if settings.chart_is_default else settings.chart, a.runner.chart_version,
+                                    option=settings.chart_from or "--chart")
+        rendered.append((m.context, render(a, ca_pem=load_ca_pem(a)), chart))
+    files = gitops.export_fleet(rendered, engine)  # bad input stops here, before any write
+    out = Path(args.out) / f"gitops-{engine}"
+    preflight_out(out, list(files))
+    for p in gitops.write(files, out):
+        print(p)
+    return 0
+
+
 # --------------------------------------------------------------------------- check
 
 
-def check_command(args: Any, opts: Any, kube_opening: Any = None) -> int:
-    """``runner-wizard check --answers FILE [--json] [--ignore ID,...]``: run the checks, print the table."""
+def check_command(args: Any, opts: Any, kube_opening: Any = None, *, answers: Any = None,
+                  record: Any = None) -> int:
+    """``runner-wizard check --answers FILE [--json] [--ignore ID,...]``: run the checks, print the table.
+
+    ``answers`` (already read, e.g. one cluster of a fleet) and ``record`` (called with the
+    results) are for :mod:`wizard.fleet_cli`."""
     import os
 
     from .answers import load
@@ -285,7 +332,9 @@ def check_command(args: Any, opts: Any, kube_opening: Any = None) -> int:
     from .kube import require_context
     from .results import gate, parse_ignore, report_json
 
-    answers = load(args.answers)
+    answers = answers if answers is not None else load(args.answers)
+    if getattr(opts, "settings", None) is not None:
+        answers = opts.settings.with_answers(answers)  # --chart-version: the chart's helper image
     ignore = parse_ignore(getattr(args, "ignore", None))
     validate_ignore(answers, sorted(ignore))
     flag = getattr(opts, "context", None)  # named but not in the kubeconfig: bad input, not a skipped cluster
@@ -293,6 +342,8 @@ def check_command(args: Any, opts: Any, kube_opening: Any = None) -> int:
                     "--context" if flag else "cluster.context")
     results = run_checks(answers, kubeconfig=getattr(opts, "kubeconfig", None),
                          context=getattr(opts, "context", None), kube_opening=kube_opening)
+    if record is not None:
+        record(results=results, ignore=ignore)
     if getattr(args, "json", False):
         print(report_json(results, ignore))
     else:

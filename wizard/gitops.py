@@ -312,12 +312,119 @@ def export(r: Rendered, engine: Engine, chart: ChartSource, *,
     return {k: files[k] for k in sorted(files)}
 
 
+# --------------------------------------------------------------------------- several clusters
+
+GIT_REPO_PLACEHOLDER = "https://git.example.com/YOUR/REPO.git"
+GIT_PATH_PLACEHOLDER = "PATH/TO/gitops-argocd"
+
+
+def folder_names(contexts: list[str]) -> list[str]:
+    """A DNS-label-like folder (and Argo CD Application suffix) per context, unique."""
+    import re
+
+    out: list[str] = []
+    for ctx in contexts:
+        base = re.sub(r"[^a-z0-9-]+", "-", ctx.lower()).strip("-")[:40].strip("-") or "cluster"
+        name, n = base, 2
+        while name in out:
+            name, n = f"{base}-{n}", n + 1
+        out.append(name)
+    return out
+
+
+def argocd_applicationset(members: list[tuple[str, str, Rendered, ChartSource]], *,
+                          namespace: str = ARGOCD_NAMESPACE) -> dict:
+    """One ApplicationSet for every cluster: a list generator with an element per cluster
+    (destination cluster, namespaces, chart version, the cluster's values as YAML) and a template
+    with two sources, the chart and the cluster's folder of the wizard's objects (sync wave -1)."""
+    from .render import dump_yaml as _dump
+
+    first = members[0][2].answers
+    chart = members[0][3]
+    rel = first.runner.release_name
+    elements = [{"cluster": ctx, "name": name, "namespace": r.answers.cluster.runner_namespace,
+                 "releaseName": r.answers.runner.release_name, "chartVersion": ch.version,
+                 "values": _dump(r.values)} for ctx, name, r, ch in members]
+    meta = _meta(first, rel, namespace)
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "ApplicationSet",
+        "metadata": meta,
+        "spec": {
+            "goTemplate": True,
+            "goTemplateOptions": ["missingkey=error"],
+            "generators": [{"list": {"elements": elements}}],
+            "template": {
+                "metadata": {"name": "{{.releaseName}}-{{.name}}", "namespace": namespace,
+                             "labels": names.labels(first, "gitops"),
+                             "finalizers": ["resources-finalizer.argocd.argoproj.io"]},
+                "spec": {
+                    "project": "default",
+                    "sources": [
+                        {"repoURL": chart.oci_repo if chart.kind == "oci" else chart.url, "chart": chart.chart,
+                         "targetRevision": "{{.chartVersion}}",
+                         "helm": {"releaseName": "{{.releaseName}}", "values": "{{.values}}"}},
+                        {"repoURL": GIT_REPO_PLACEHOLDER, "targetRevision": "HEAD",
+                         "path": GIT_PATH_PLACEHOLDER + "/clusters/{{.name}}"},
+                    ],
+                    "destination": {"name": "{{.cluster}}", "namespace": "{{.namespace}}"},
+                    "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
+                },
+            },
+        },
+    }
+
+
+def export_fleet(members: list[tuple[str, Rendered, ChartSource]], engine: Engine, *,
+                 argocd_namespace: str = ARGOCD_NAMESPACE) -> dict[str, str]:
+    """Several clusters (context, rendered answers, chart) -> relative path -> text. Pure.
+
+    Flux: ``clusters/<name>/`` holds each cluster's own export (its HelmRelease, source and
+    manifests; one Flux per cluster points at its folder). Argo CD: one ``applicationset.yaml``
+    and ``clusters/<name>/`` with each cluster's objects (wave -1) and its ``SECRETS.md``."""
+    folders = folder_names([ctx for ctx, _, _ in members])
+    files: dict[str, str] = {}
+    for (ctx, r, chart), name in zip(members, folders):
+        one = export(r, engine, chart, argocd_namespace=argocd_namespace)
+        for rel, text in one.items():
+            if engine == "argocd" and rel in ("application.yaml", "README.md"):
+                continue
+            files[f"clusters/{name}/{rel}"] = text
+    head = "# " + HEADER + "\n"
+    listing = [f"- `{ctx}` → `clusters/{name}/`" for (ctx, _, _), name in zip(members, folders)]
+    if engine == "argocd":
+        appset = argocd_applicationset([(ctx, name, r, ch) for (ctx, r, ch), name in zip(members, folders)],
+                                       namespace=argocd_namespace)
+        files["applicationset.yaml"] = head + dump_yaml(appset)
+        text = ["# GitLab Runner on several clusters with Argo CD", "", HEADER, "",
+                "1. Create, in every cluster, the Secrets its `clusters/<name>/SECRETS.md` lists.",
+                "2. Register each cluster in Argo CD under its kubeconfig context name (`argocd cluster add "
+                "CONTEXT` does); the ApplicationSet's destination is `name: <context>`.",
+                f"3. Commit this folder and, in `applicationset.yaml`, replace `{GIT_REPO_PLACEHOLDER}` and "
+                f"`{GIT_PATH_PLACEHOLDER}` with the repository and the folder's path in it.",
+                f"4. Apply `applicationset.yaml` in the `{argocd_namespace}` namespace. It makes one Application "
+                "per cluster with two sources: the chart with that cluster's values, and the cluster's folder "
+                f"of the wizard's objects, which carry `{SYNC_WAVE}: \"-1\"` so they exist before the chart.",
+                "", "Clusters:", "", *listing, ""]
+    else:
+        text = ["# GitLab Runner on several clusters with Flux", "", HEADER, "",
+                "Each cluster has its own folder, a complete export for that cluster (HelmRelease, chart "
+                "source, the wizard's objects, `kustomization.yaml`, `SECRETS.md`, `README.md`). Point the "
+                "Flux `Kustomization` of each cluster at its folder.", "", "Clusters:", "", *listing, ""]
+    files["README.md"] = "\n".join(text)
+    return {k: files[k] for k in sorted(files)}
+
+
 def objects(files: dict[str, str]) -> list[dict]:
     """Every Kubernetes object of an export, in apply order (tests dry-run these)."""
     import yaml
 
-    order = ["manifests.yaml", "helmrepository.yaml", "ocirepository.yaml", "helmrelease.yaml", "application.yaml"]
-    return [d for f in order if f in files for d in yaml.safe_load_all(files[f]) if d]
+    order = ["manifests.yaml", "helmrepository.yaml", "ocirepository.yaml", "helmrelease.yaml", "application.yaml",
+             "applicationset.yaml"]
+    out = [d for f in order if f in files for d in yaml.safe_load_all(files[f]) if d]
+    for folder in sorted({f.rsplit("/", 1)[0] + "/" for f in files if f.startswith("clusters/")}):
+        out += objects({f.removeprefix(folder): t for f, t in files.items() if f.startswith(folder)})
+    return out
 
 
 def write(files: dict[str, str], out_dir: Path) -> list[Path]:
@@ -326,7 +433,8 @@ def write(files: dict[str, str], out_dir: Path) -> list[Path]:
     written = []
     for rel, text in files.items():
         p = out_dir / rel
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=out_dir)
+        p.parent.mkdir(parents=True, exist_ok=True)  # clusters/<name>/ of a fleet export
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
                 fh.write(text)

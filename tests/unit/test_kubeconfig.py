@@ -64,14 +64,15 @@ def test_missing_context_is_a_kube_error_naming_the_fix(tmp_path):
     require_context(str(tmp_path / "none.yaml"), "nope")  # no kubeconfig: the cluster checks say so
 
 
-@pytest.mark.parametrize("command", ["check", "apply", "diagnose", "uninstall"])
+@pytest.mark.parametrize("command", ["check", "apply", "diagnose", "uninstall", "adopt"])
 def test_unknown_context_exits_2_naming_the_option(tmp_path, capsys, monkeypatch, command):
     monkeypatch.setenv("RW_TOKEN", "glrt-abcdefabcdef12345")
     kc = _kc(tmp_path)
     extra = {"check": ["--answers", str(_answers(tmp_path))],
              "apply": ["--answers", str(_answers(tmp_path)), "--yes"],
              "diagnose": ["--namespace", "ci", "--release", "r"],
-             "uninstall": ["--namespace", "ci", "--release", "r", "--dry-run"]}[command]
+             "uninstall": ["--namespace", "ci", "--release", "r", "--dry-run"],
+             "adopt": ["--namespace", "ci", "--dry-run"]}[command]
     rc = main(["--kubeconfig", str(kc), "--context", "nope", command, *extra])
     err = capsys.readouterr().err
     assert rc == 2, err

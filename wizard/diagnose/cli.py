@@ -54,10 +54,12 @@ def _logged(say: Callable[[str], None] | None) -> Callable[[str], None]:
     return progress
 
 
-def command(args: Any, opts: Any) -> int:
-    """``runner-wizard diagnose``; exit 0 (no failed finding), 1 (a finding failed), 2 (bad input)."""
-    answers = None
-    if getattr(args, "answers", None):
+def command(args: Any, opts: Any, *, answers: Any = None, record: Any = None) -> int:
+    """``runner-wizard diagnose``; exit 0 (no failed finding), 1 (a finding failed), 2 (bad input).
+
+    ``answers`` (already read, e.g. one cluster of a fleet) and ``record`` (called with the
+    diagnosis) are for :mod:`wizard.fleet_cli`."""
+    if answers is None and getattr(args, "answers", None):
         from wizard.answers import load
 
         answers = load(args.answers)
@@ -125,6 +127,8 @@ def command(args: Any, opts: Any) -> int:
                     still = [f for f in diag.problems if f.fix_id]
                     if still:
                         print("still present after the fix: " + ", ".join(f.id for f in still), file=human_out)
+        if record is not None:
+            record(diagnosis=diag)
         if getattr(args, "bundle", None):
             _write_bundle(args, diag, kube, answers, human_out)
         if args.json:

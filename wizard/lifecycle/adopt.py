@@ -327,10 +327,11 @@ def command(args: Any, opts: Any) -> int:
     from wizard.apply import apply
     from wizard.diagnose.collect import Collector
     from wizard.diagnose.engine import resolve_release
-    from wizard.kube import Kube, KubeError
+    from wizard.kube import Kube, KubeError, require_context
     from wizard.lifecycle.common import bad, go_ahead
     from wizard.console import print_summary, redacted_printer
 
+    require_context(opts.kubeconfig, opts.context, "--context")  # a context not in the kubeconfig: exit 2
     try:
         kube = Kube.connect(opts.kubeconfig, opts.context)
     except KubeError as exc:
