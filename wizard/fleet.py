@@ -85,7 +85,9 @@ class Fleet:
             answers = parse(self.merged(i), base_dir=self.base_dir, source=self.source, check_files=check_files)
         except BadInput as exc:
             leaves = set(_leaf_paths(overrides))
-            errors = [FieldError(_rename(e.path, leaves, i), e.message) for e in exc.errors]
+            # cluster.context is the entry's own context (an entry may not set it otherwise)
+            errors = [FieldError(f"clusters[{i}].context" if e.path == "cluster.context" else _rename(e.path, leaves, i),
+                                 e.message) for e in exc.errors]
             return Member(i, context, error=BadInput(errors, f"{self.source or 'answers'} (context {context})"))
         return Member(i, context, answers=answers)
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .text import printable
+
 log = logging.getLogger("wizard.fleet")
 
 MAX_PARALLEL = 8
@@ -233,7 +235,7 @@ def render(args: argparse.Namespace, opts: Any, command: Command) -> int:
         return command(args, opts, answers=members[0].answers)
     rc = 0
     for m, margs in zip(members, _per_member_args(args, members)):
-        print(f"=== {m.context}")
+        print(f"=== {printable(m.context, 100)}")
         rc = max(rc, int(command(margs, dataclasses.replace(opts, context=m.context), answers=m.answers) or 0))
     return rc
 
@@ -264,9 +266,9 @@ def run(name: str, args: argparse.Namespace, opts: Any, command: Command) -> int
     for o in outcomes:
         if as_json:
             if o.err:
-                sys.stderr.write(f"=== {o.context}\n{o.err}")
+                sys.stderr.write(f"=== {printable(o.context, 100)}\n{o.err}")
         else:
-            print(f"=== {o.context} ({'ok' if o.exit == 0 else f'exit {o.exit}'}, {o.seconds:.1f}s)")
+            print(f"=== {printable(o.context, 100)} ({'ok' if o.exit == 0 else f'exit {o.exit}'}, {o.seconds:.1f}s)")
             text = o.out + o.err
             print(text, end="" if text.endswith("\n") or not text else "\n")
             print()
@@ -326,7 +328,7 @@ def _run_all(members: list[Any], margs: list[argparse.Namespace], opts: Any, com
             for f in done:
                 o = futures[f]
                 f.result()  # _one catches everything; a bug here should still be seen
-                saved[1].write(f"fleet: {o.context}: exit {o.exit} after {o.seconds:.1f}s"
+                saved[1].write(f"fleet: {printable(o.context, 100)}: exit {o.exit} after {o.seconds:.1f}s"
                                f"{f' ({o.note})' if o.note and o.exit else ''}\n")
                 saved[1].flush()
     finally:
@@ -339,7 +341,6 @@ def _one(member: Any, args: argparse.Namespace, opts: Any, command: Command, nam
          local: threading.local, o: Outcome) -> None:
     """One cluster, in its own thread: every exception becomes this cluster's exit code."""
     from .errors import BadInput, WizardError
-    from .text import printable
 
     threading.current_thread().name = f"fleet:{printable(member.context, 40)}"
     out, err = io.StringIO(), io.StringIO()
@@ -372,7 +373,6 @@ def _one(member: Any, args: argparse.Namespace, opts: Any, command: Command, nam
 
 
 def _last_line(text: str) -> str:
-    from .text import printable
 
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return printable(lines[-1].removeprefix("runner-wizard: "), 100) if lines else ""
@@ -405,7 +405,6 @@ def _record(o: Outcome, name: str, **kw: Any) -> None:
 
 def summary_table(name: str, outcomes: list[Outcome], seconds: float) -> str:
     """One line per cluster: checks passed/failed, changes, verified, exit, and what went wrong."""
-    from .text import printable
 
     def cell(v: Any) -> str:
         if v is None:

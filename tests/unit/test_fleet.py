@@ -293,3 +293,20 @@ def test_render_of_a_fleet_writes_each_clusters_artifacts(tmp_path, capsys):
     bad = write(tmp_path, doc({"context": "eu"}, {"context": "us", "node_runtime": "podman"}))
     assert main(["render", "--answers", str(bad), "--out", str(tmp_path / "bad")]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_context_with_a_direction_character_is_named_by_its_entry_and_never_printed_raw(tmp_path, capsys):
+    raw = doc({"context": "eu\u202e"})
+    f = fleet.from_raw(raw, base_dir=tmp_path, source="a.yaml")
+    (member,) = f.members()
+    assert member.answers is None and {e.path for e in member.error.errors} == {"clusters[0].context"}
+    kc = tmp_path / "kubeconfig"  # loopback only; the bad context stops the member before any connection
+    kc.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "eu\u202e",
+                                  "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                                  "users": [{"name": "u", "user": {"token": "t"}}],
+                                  "contexts": [{"name": "eu\u202e", "context": {"cluster": "c", "user": "u"}}]},
+                                 allow_unicode=True))
+    rc = main(["check", "--answers", str(write(tmp_path, raw)), "--all-contexts", "--kubeconfig", str(kc)])
+    out, err = capsys.readouterr()
+    assert rc == 2
+    assert "\u202e" not in out + err and "eu\\u202e" in out + err
