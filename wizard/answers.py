@@ -567,11 +567,7 @@ def dumps(a: Answers) -> str:
 
 def save(a: Answers, path: str | os.PathLike[str]) -> Path:
     """Write the answers file atomically. Returns the path."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(dumps(a), encoding="utf-8")
-    os.replace(tmp, p)
+    p = safeio.write_atomic(path, dumps(a))
     _log.info("wrote answers file %s", p)
     return p
 

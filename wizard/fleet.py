@@ -253,11 +253,6 @@ def dumps(answers: Answers, clusters: list[dict[str, Any]]) -> str:
 
 def save(answers: Answers, path: str | Path, clusters: list[dict[str, Any]]) -> Path:
     """Write the answers file atomically, with its ``clusters`` section. Returns the path."""
-    import os
+    from .safeio import write_atomic
 
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(dumps(answers, clusters), encoding="utf-8")
-    os.replace(tmp, p)
-    return p
+    return write_atomic(path, dumps(answers, clusters))

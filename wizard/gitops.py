@@ -22,9 +22,7 @@ relative path → text; :func:`write` writes them. The command that prints is
 from __future__ import annotations
 
 import copy
-import os
 import shlex
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +32,7 @@ from . import names
 from .answers import Answers, SecretRef
 from .errors import BadInput, FieldError
 from .render import HEADER, Rendered, dump_yaml, dump_yaml_all
+from .safeio import write_atomic
 
 Engine = Literal["flux", "argocd"]
 ENGINES: tuple[Engine, ...] = ("flux", "argocd")
@@ -432,16 +431,5 @@ def write(files: dict[str, str], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for rel, text in files.items():
-        p = out_dir / rel
-        p.parent.mkdir(parents=True, exist_ok=True)  # clusters/<name>/ of a fleet export
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(text)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        written.append(p)
+        written.append(write_atomic(out_dir / rel, text))  # clusters/<name>/ of a fleet export is created
     return written

@@ -95,3 +95,25 @@ def decode_text(data: bytes, *, field: str, source: str, what: str = "file") -> 
     return text
 
 
+def write_atomic(path: str | os.PathLike[str], text: str, *, mode: int = 0o644) -> Path:
+    """Write ``text`` to ``path`` all at once: into a temporary file of this write's own (created
+    0600 with O_EXCL next to it, so two writers never share one and a planted file or link is never
+    opened), given ``mode``, then renamed over ``path``. The parent folder is created. On any
+    failure the temporary file is removed and ``path`` is untouched."""
+    import tempfile
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return p

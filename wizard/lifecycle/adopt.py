@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from wizard.errors import WizardError
+from wizard.safeio import write_atomic
 
 if TYPE_CHECKING:
     from wizard.diagnose.model import ClusterState
@@ -286,11 +286,7 @@ def write_answers(doc: dict[str, Any], path: Path, ca_pem: str | None) -> Path:
         (path.parent / "gitlab-ca.pem").write_text(ca_pem, encoding="utf-8")
     header = ("# Inferred by `runner-wizard adopt` from the install in the cluster. References only: no token or\n"
               "# password is in this file. Review it, then: runner-wizard apply --answers " + path.name + "\n")
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(header + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, header + yaml.safe_dump(doc, sort_keys=False))
 
 
 def protect_helm_objects(kube: Kube, paths: list[str]) -> list[str]:

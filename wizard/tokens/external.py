@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -221,23 +220,9 @@ def _config_toml(template: str | None, answers: Answers, *, host: str, ca_file: 
 
 
 def _write_private(path: Path, text: str) -> None:
-    import tempfile
+    from ..safeio import write_atomic
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a temporary file of this write's own (created 0600, O_EXCL): two writers of the same path never
-    # share one, and a planted file or symlink is never opened
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(path, text, mode=0o600)
 
 
 def _secret_token(answers: Answers, kube: Kube, wait: float, on_write: Callable[[str], None] | None) -> str:
