@@ -29,6 +29,7 @@ CUSTOM = {  # kind -> (api prefix, plural)
     "HelmRepository": ("/apis/source.toolkit.fluxcd.io/v1", "helmrepositories"),
     "OCIRepository": ("/apis/source.toolkit.fluxcd.io/v1", "ocirepositories"),
     "Application": ("/apis/argoproj.io/v1alpha1", "applications"),
+    "ApplicationSet": ("/apis/argoproj.io/v1alpha1", "applicationsets"),
 }
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
@@ -66,31 +67,29 @@ def dry_run(kube: Kube, obj: dict) -> dict:
                                "fieldValidation": "Strict"})
 
 
+def install_crds(k: Kube, files: list[str]) -> None:
+    """Server-side apply the CRDs of ``files`` (from shared/crds) and wait until each is established."""
+    crds = [c for f in files for c in yaml.safe_load_all((shared_crds() / f).read_text()) if c]
+    for crd in crds:
+        k.request("PATCH", f"{CRD_PATH}/{crd['metadata']['name']}", body=crd,
+                  content_type="application/apply-patch+yaml",
+                  query={"fieldManager": "runner-wizard-tests", "force": "true"}, timeout=30)
+    for _ in range(600):  # bounded: the apiserver establishes a CRD within moments
+        pending = [c["metadata"]["name"] for c in crds
+                   if not any(x["type"] == "Established" and x["status"] == "True"
+                              for x in (k.get(f"{CRD_PATH}/{c['metadata']['name']}").get("status") or {})
+                              .get("conditions") or [])]
+        if not pending:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"CRDs never established: {pending}")
+
+
 @pytest.fixture(scope="module")
 def kube(envtest):
     k = Kube.connect(str(envtest.kubeconfig))
     try:
-        for f in CRD_FILES:
-            for crd in yaml.safe_load_all((shared_crds() / f).read_text()):
-                if not crd:
-                    continue
-                k.request("PATCH", f"{CRD_PATH}/{crd['metadata']['name']}", body=crd,
-                          content_type="application/apply-patch+yaml",
-                          query={"fieldManager": "runner-wizard-tests", "force": "true"}, timeout=30)
-        for _ in range(600):  # bounded: the apiserver establishes a CRD within moments
-            pending = []
-            for f in CRD_FILES:
-                for crd in yaml.safe_load_all((shared_crds() / f).read_text()):
-                    if crd:
-                        st = k.get(f"{CRD_PATH}/{crd['metadata']['name']}").get("status", {})
-                        if not any(c["type"] == "Established" and c["status"] == "True"
-                                   for c in st.get("conditions", [])):
-                            pending.append(crd["metadata"]["name"])
-            if not pending:
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"CRDs never established: {pending}")
+        install_crds(k, CRD_FILES)
         yield k
     finally:
         k.close()

@@ -4,59 +4,28 @@ from ../shared/crds (as tests/e2e/test_gitops.py does for one cluster)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import yaml
 
-from tests.e2e.test_gitops import CRD_PATH, CUSTOM, _contains, shared_crds
+from tests.e2e.test_gitops import _contains, dry_run, install_crds
 from wizard import fleet
 from wizard.gitops import chart_source, export_fleet, objects
-from wizard.kube import Kube, KubeError, object_path
+from wizard.kube import Kube, KubeError
 from wizard.render import render
 
 pytestmark = pytest.mark.envtest
 
 CRDS = ["argocd-applicationset.yaml", "argocd-application.yaml", "flux-helmrelease.yaml",
         "flux-helmrepository.yaml", "flux-ocirepository.yaml"]
-KINDS = {**CUSTOM, "ApplicationSet": ("/apis/argoproj.io/v1alpha1", "applicationsets")}
-
-
-def _path(obj: dict) -> str:
-    if obj["kind"] in KINDS:
-        prefix, plural = KINDS[obj["kind"]]
-        m = obj["metadata"]
-        return f"{prefix}/namespaces/{quote(m['namespace'])}/{plural}/{quote(m['name'])}"
-    return object_path(obj)
-
-
-def dry_run(kube: Kube, obj: dict) -> dict:
-    return kube.request("PATCH", _path(obj), body=obj, content_type="application/apply-patch+yaml",
-                        query={"fieldManager": "runner-wizard", "force": "true", "dryRun": "All",
-                               "fieldValidation": "Strict"})
 
 
 @pytest.fixture(scope="module")
 def kube(envtest):
     k = Kube.connect(str(envtest.kubeconfig))
     try:
-        crds = [c for f in CRDS for c in yaml.safe_load_all((shared_crds() / f).read_text()) if c]
-        for crd in crds:
-            k.request("PATCH", f"{CRD_PATH}/{crd['metadata']['name']}", body=crd,
-                      content_type="application/apply-patch+yaml",
-                      query={"fieldManager": "runner-wizard-tests", "force": "true"}, timeout=30)
-        for _ in range(600):  # bounded: the apiserver establishes a CRD within moments
-            pending = [c["metadata"]["name"] for c in crds
-                       if not any(x["type"] == "Established" and x["status"] == "True"
-                                  for x in (k.get(f"{CRD_PATH}/{c['metadata']['name']}").get("status") or {})
-                                  .get("conditions") or [])]
-            if not pending:
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"CRDs never established: {pending}")
+        install_crds(k, CRDS)
         yield k
     finally:
         k.close()
