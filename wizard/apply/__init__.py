@@ -344,6 +344,9 @@ class _Background:
 
         threading.Thread(target=run, name="apply-checks", daemon=True).start()
 
+    def finished(self) -> bool:
+        return self._done.is_set()
+
     def result(self) -> Any:
         self._done.wait()
         if self._error is not None:
@@ -355,11 +358,14 @@ class _Background:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _default_checks(a: Answers, kubeconfig: str | None, context: str | None) -> list[Result]:
+def _default_checks(a: Answers, kubeconfig: str | None, context: str | None, kube_opening: Any = None) -> list[Result]:
     """Every live check (``wizard.checks.run_checks``); tests replace this function."""
     from ..checks import run_checks
 
-    return run_checks(a, kubeconfig=kubeconfig, context=context)
+    return run_checks(a, kubeconfig=kubeconfig, context=context, kube_opening=kube_opening)
+
+
+_REAL_DEFAULT_CHECKS = _default_checks
 
 
 def _settings_from_env() -> Any:
@@ -439,6 +445,10 @@ def require_secrets(a: Answers) -> None:
 
 
 
-def start_checks(a: Answers, kubeconfig: str | None, context: str | None) -> Any:
-    """Start every live check on a daemon thread now; pass the result as ``apply(..., checks=...)``."""
-    return _Background(lambda: _default_checks(a, kubeconfig, context))
+def start_checks(a: Answers, kubeconfig: str | None, context: str | None, *, kube_opening: Any = None) -> Any:
+    """Start every live check on a daemon thread now; pass the result as ``apply(..., checks=...)``.
+    ``kube_opening``: a shared :class:`wizard.kube.Opening` the checks take their connection from (the
+    caller closes that connection only after the checks ended)."""
+    if kube_opening is not None and _default_checks is _REAL_DEFAULT_CHECKS:
+        return _Background(lambda: _REAL_DEFAULT_CHECKS(a, kubeconfig, context, kube_opening))
+    return _Background(lambda: _default_checks(a, kubeconfig, context))  # (a test's stand-in takes three)
