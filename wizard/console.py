@@ -64,7 +64,8 @@ def command(args: Any, opts: Any, *, answers: Any = None, record: Any = None) ->
     report) are for :mod:`wizard.fleet_cli`."""
     from .kube import Kube
 
-    opening = Kube.opening(opts.kubeconfig, opts.context)  # the TLS handshake overlaps the imports and the answers
+    # The TLS handshake overlaps the imports and the answers; the live checks use the same connection.
+    opening = Kube.opening(opts.kubeconfig, opts.context, shared=True)
     from . import apply as core
     from .settings import from_env
     from .answers import load
@@ -90,7 +91,7 @@ def command(args: Any, opts: Any, *, answers: Any = None, record: Any = None) ->
     load_ca_pem(answers)  # a bad CA file is bad input: found before anything is contacted
     # Every check only reads: they start now, while the rest of apply is imported and the
     # connection opens; apply waits for their results before it plans anything.
-    checks = core.start_checks(answers, opts.kubeconfig, opts.context or answers.cluster.context)
+    checks = core.start_checks(answers, opts.kubeconfig, opts.context or answers.cluster.context, kube_opening=opening)
     from . import helm, render, tokens, verify  # noqa: F401 - imported now, not on the run's path
     from .apply import execute  # noqa: F401 - likewise
     try:
@@ -126,7 +127,8 @@ def command(args: Any, opts: Any, *, answers: Any = None, record: Any = None) ->
             print_interrupted(done)
         raise
     finally:
-        kube.close()
+        if checks.finished():  # the checks share this connection: never closed under them
+            kube.close()
     if record is not None:
         record(report=report)
     if dry_run:

@@ -311,9 +311,9 @@ class Kube:
 
     @staticmethod
     def opening(kubeconfig: str | None = None, context: str | None = None,
-                timeout: float = DEFAULT_TIMEOUT) -> Opening:
+                timeout: float = DEFAULT_TIMEOUT, *, shared: bool = False) -> Opening:
         """Start connecting in the background; see :class:`Opening`."""
-        return Opening(kubeconfig, context, timeout)
+        return Opening(kubeconfig, context, timeout, shared=shared)
 
     def with_token(self, token: str) -> Kube:
         """The same server and trust, authenticated by a bearer token (e.g. a ServiceAccount's)."""
@@ -448,10 +448,14 @@ class Kube:
 class Opening:
     """A connection opened in the background (:meth:`Kube.connect`, then ``/version``), started
     before the answers are read so the TLS handshake and the first round trip overlap the
-    parsing. :meth:`take` hands it over when it is for the same kubeconfig and context."""
+    parsing. :meth:`take` hands it over when it is for the same kubeconfig and context: to one
+    taker, or with ``shared=True`` to every taker (``apply``: its live checks and the apply itself
+    use one connection; the caller that closes it waits for the checks first)."""
 
-    def __init__(self, kubeconfig: str | None, context: str | None, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, kubeconfig: str | None, context: str | None, timeout: float = DEFAULT_TIMEOUT,
+                 *, shared: bool = False):
         self.kubeconfig, self.context, self.timeout = kubeconfig, context, timeout
+        self.shared = shared
         self._done = threading.Event()
         self._kube: Kube | None = None
         self._error: BaseException | None = None
@@ -484,7 +488,7 @@ class Opening:
         with self._take_lock:  # one taker, even when several ask at once
             if self._taken:
                 return None
-            self._taken = True
+            self._taken = not self.shared
         if self._error is not None:
             if isinstance(self._error, KubeError):
                 raise self._error

@@ -52,7 +52,7 @@ from .. import chart as _chart
 from ..errors import WizardError
 from ..kube import KubeError
 from ..progress import FAIL, INFO, OK, SKIP, START, WARN, Confirm, Event, Reporter, null_reporter
-from .plan import CONFLICT, ObjectResult, Plan, Planned, build_plan, plan_release
+from .plan import CONFLICT, ObjectResult, Plan, Planned, Prefetch, build_plan, plan_release
 from .release import helm_dry_run
 from .report import ApplyReport, InjectedFault, Run, WriteObserver, Writes, fail_after
 
@@ -170,10 +170,20 @@ def _run(run: Run, *, out_dir: str | os.PathLike[str] | None, checks: list[Resul
     pending = _Background(lambda: _default_checks(run.answers, run.kubeconfig, run.kube.context)) \
         if checks is None else checks if hasattr(checks, "result") else None
     rendered = _render(run, ca_pem, out_dir)
-    if not _checks_pass(run, checks, pending, ignore):
+    # While the checks still run, the plan's reads and dry runs (which change nothing) start too;
+    # the plan below uses them when the checks pass soon enough (see Prefetch).
+    prefetch = Prefetch(run.answers, run.kube, rendered, force=run.force) \
+        if pending is not None and Prefetch.possible(run.answers) else None
+    passed = False
+    try:
+        passed = _checks_pass(run, checks, pending, ignore)
+    finally:
+        if prefetch is not None and not passed:
+            prefetch.wait()  # no thread outlives a stopped apply
+    if not passed:
         return
     run.emit("plan", START, "comparing the wanted objects with the cluster (server-side dry run)")
-    plan = _plan(run, rendered, ca_pem, gitlab)
+    plan = _plan(run, rendered, ca_pem, gitlab, prefetch)
     if _blocked(run, plan):
         return
     plan_release(plan, run.kube, kubeconfig=run.kubeconfig, settings=run.settings)
@@ -260,7 +270,8 @@ def _checks_pass(run: Run, checks: list[Result] | bool | None, pending: Any, ign
     return True
 
 
-def _plan(run: Run, rendered: Rendered, ca_pem: str | None, gitlab: GitLabAPI | None) -> Plan:
+def _plan(run: Run, rendered: Rendered, ca_pem: str | None, gitlab: GitLabAPI | None,
+          prefetch: Prefetch | None = None) -> Plan:
     """Step 3 (read-only): the plan, recorded in the report as it is found."""
     report = run.report
 
@@ -272,7 +283,7 @@ def _plan(run: Run, rendered: Rendered, ca_pem: str | None, gitlab: GitLabAPI | 
     assert report.out_dir is not None
     return build_plan(run.answers, run.kube, rendered, report.out_dir, ca_pem=ca_pem, gitlab=gitlab, ask=run.ask,
                       emit=run.emit, force=run.force, dry_run=run.dry_run, on_token=on_token,
-                      on_object=report.objects.append)
+                      on_object=report.objects.append, prefetch=prefetch)
 
 
 def _blocked(run: Run, plan: Plan) -> bool:
@@ -333,6 +344,9 @@ class _Background:
 
         threading.Thread(target=run, name="apply-checks", daemon=True).start()
 
+    def finished(self) -> bool:
+        return self._done.is_set()
+
     def result(self) -> Any:
         self._done.wait()
         if self._error is not None:
@@ -344,11 +358,14 @@ class _Background:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _default_checks(a: Answers, kubeconfig: str | None, context: str | None) -> list[Result]:
+def _default_checks(a: Answers, kubeconfig: str | None, context: str | None, kube_opening: Any = None) -> list[Result]:
     """Every live check (``wizard.checks.run_checks``); tests replace this function."""
     from ..checks import run_checks
 
-    return run_checks(a, kubeconfig=kubeconfig, context=context)
+    return run_checks(a, kubeconfig=kubeconfig, context=context, kube_opening=kube_opening)
+
+
+_REAL_DEFAULT_CHECKS = _default_checks
 
 
 def _settings_from_env() -> Any:
@@ -428,6 +445,10 @@ def require_secrets(a: Answers) -> None:
 
 
 
-def start_checks(a: Answers, kubeconfig: str | None, context: str | None) -> Any:
-    """Start every live check on a daemon thread now; pass the result as ``apply(..., checks=...)``."""
-    return _Background(lambda: _default_checks(a, kubeconfig, context))
+def start_checks(a: Answers, kubeconfig: str | None, context: str | None, *, kube_opening: Any = None) -> Any:
+    """Start every live check on a daemon thread now; pass the result as ``apply(..., checks=...)``.
+    ``kube_opening``: a shared :class:`wizard.kube.Opening` the checks take their connection from (the
+    caller closes that connection only after the checks ended)."""
+    if kube_opening is not None and _default_checks is _REAL_DEFAULT_CHECKS:
+        return _Background(lambda: _REAL_DEFAULT_CHECKS(a, kubeconfig, context, kube_opening))
+    return _Background(lambda: _default_checks(a, kubeconfig, context))  # (a test's stand-in takes three)

@@ -102,21 +102,83 @@ class Plan:
         return token_secret_object(self.answers, self.token.token, annotations=self.token.annotations())
 
 
+PREFETCH_MAX_AGE = 1.0
+"""Seconds a :class:`Prefetch` stays usable: older reads are made again (the plan describes the cluster as
+it is when apply goes on, not as it was before a long check run)."""
+
+
+class Prefetch:
+    """The read-only part of :func:`build_plan` started early, on a daemon thread, while the live checks
+    still run: the runner token's Secret and every object's live read and server-side dry run. Only
+    where nothing in it can ask a question or call GitLab (a token given in the answers, not
+    ``gitlab.create_runner``). :func:`build_plan` uses it when it is complete, fresh and for the same
+    objects; otherwise (or when it failed) it plans as before. Dry runs change nothing, so a prefetch
+    whose checks then fail leaves no trace."""
+
+    def __init__(self, a: Answers, kube: Kube, rendered: Rendered, *, force: bool):
+        import threading
+        import time
+
+        self._a, self._rendered, self._force = a, rendered, force
+        self._done = threading.Event()
+        self.token: TokenOutcome | None = None
+        self.wanted: list[dict[str, Any]] = []
+        self.results: list[ObjectResult | BaseException] = []
+        self.finished_at = 0.0
+        self._monotonic = time.monotonic
+
+        def run() -> None:
+            from .. import tokens as _tokens
+
+            try:
+                token = _tokens.plan_token(a, kube, None, values=rendered.values, ask=None)
+                wanted = wanted_objects(a, rendered, token, None)
+                self.results = plan_all(kube, wanted, force=force)
+                self.token, self.wanted = token, wanted
+            except BaseException:  # noqa: BLE001 - build_plan plans again and meets the problem itself
+                self.token = None
+            finally:
+                self.finished_at = self._monotonic()
+                self._done.set()
+
+        threading.Thread(target=run, name="plan-prefetch", daemon=True).start()
+
+    @staticmethod
+    def possible(a: Answers) -> bool:
+        return a.gitlab.create_runner is None
+
+    def wait(self) -> None:
+        self._done.wait()
+
+    def take(self, a: Answers, rendered: Rendered, force: bool) -> Prefetch | None:
+        """Itself when complete (waits for it), for these answers and objects, and fresh; else None."""
+        self._done.wait()
+        if self.token is None or a is not self._a or rendered is not self._rendered or force != self._force:
+            return None
+        if self._monotonic() - self.finished_at > PREFETCH_MAX_AGE:
+            return None
+        return self
+
+
 def build_plan(a: Answers, kube: Kube, rendered: Rendered, out_dir: Path, *, ca_pem: str | None,
                gitlab: GitLabAPI | None, ask: Callable[[str, bool], bool], emit: Emit, force: bool,
                dry_run: bool, on_token: Callable[[Plan], None] | None = None,
-               on_object: Callable[[ObjectResult], None] | None = None) -> Plan:
+               on_object: Callable[[ObjectResult], None] | None = None,
+               prefetch: Prefetch | None = None) -> Plan:
     """Plan the token and every object (:func:`plan_release` adds the Helm release); an event for each.
     ``on_token(plan)`` is called once the token is planned, ``on_object(result)`` for each object planned, so
-    the caller's report holds what was found even when a later read fails."""
+    the caller's report holds what was found even when a later read fails. ``prefetch``: the same reads
+    made earlier (:class:`Prefetch`), used when still valid."""
     from .. import tokens as _tokens
 
+    early = prefetch.take(a, rendered, force) if prefetch is not None else None
     api = gitlab
     if api is None and a.gitlab.create_runner is not None:
         from ..gitlab_api import GitLabAPI
 
         api = GitLabAPI(a.gitlab.url, ca_pem=ca_pem, timeout=5)
-    token = _tokens.plan_token(a, kube, api, values=rendered.values, ask=ask)
+    token = early.token if early is not None and early.token is not None else \
+        _tokens.plan_token(a, kube, api, values=rendered.values, ask=ask)
     plan = Plan(answers=a, rendered=rendered, out_dir=out_dir, token=token, objects=[], api=api)
     if on_token is not None:
         on_token(plan)
@@ -128,7 +190,8 @@ def build_plan(a: Answers, kube: Kube, rendered: Rendered, out_dir: Path, *, ca_
                                f"{', '.join('#' + str(i) for i in token.orphans)}: created for this install by an "
                                "apply that was stopped before it stored their token", runner_ids=token.orphans)
     wanted = wanted_objects(a, rendered, token, plan)
-    for obj, res in zip(wanted, plan_all(kube, wanted, force=force)):
+    planned = early.results if early is not None and early.wanted == wanted else plan_all(kube, wanted, force=force)
+    for obj, res in zip(wanted, planned):
         if isinstance(res, BaseException):
             raise res
         is_token = is_token_secret(a, obj)
@@ -153,7 +216,7 @@ def plan_release(plan: Plan, kube: Kube, *, kubeconfig: str | None, settings: An
                              kube=kube)  # release reads: its Secret, no helm process
 
 
-def wanted_objects(a: Answers, rendered: Rendered, token: TokenOutcome, plan: Plan) -> list[dict[str, Any]]:
+def wanted_objects(a: Answers, rendered: Rendered, token: TokenOutcome, plan: Plan | None) -> list[dict[str, Any]]:
     """What render made, as apply writes it, in render's order (namespaces first, Secrets last): the manifests
     without the opt-in service-account-token Secret, then the credentials Secrets, the token Secret as the
     token's source needs it."""
@@ -163,6 +226,7 @@ def wanted_objects(a: Answers, rendered: Rendered, token: TokenOutcome, plan: Pl
     objs = [m for m in rendered.manifests if not (m.get("kind") == "Secret" and m["metadata"]["name"] == ext_secret)]
     secrets = rendered.secret_objects()
     if token.source == "create_runner":
+        assert plan is not None
         secrets = [s for s in secrets if not is_token_secret(a, s)] + [plan.token_secret_object()]
     elif a.cluster.mode != "helm":
         secrets = [s for s in secrets if not is_token_secret(a, s)]
