@@ -28,7 +28,6 @@ from wizard import steps as st
 from wizard.errors import BadInput
 from wizard.results import Result, Status
 
-from .dialogs import YesNoDialog
 from .services import Services, WizardState
 from .widgets.checklist import Checklist
 from .widgets.fields import FieldRow, RecordsEditor, widget_id
@@ -513,6 +512,8 @@ class StepScreen(Screen[Nav]):
             return
         failed = self.query_one(Checklist).failed
         if failed:
+            from .dialogs import YesNoDialog
+
             def answer(go_on: bool | None) -> None:
                 if go_on and self.ready:
                     self.state.accepted.update(r.id for r in failed)
