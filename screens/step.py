@@ -22,6 +22,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Static
+from textual.widgets._footer import FooterKey
 from textual.worker import get_current_worker
 
 from wizard import steps as st
@@ -99,7 +100,12 @@ class StepFooter(Footer):
     def compose(self) -> ComposeResult:
         self._bindings_ready = True
         self._shown = self._keys()
-        yield from super().compose()
+        for widget in super().compose():
+            if isinstance(widget, FooterKey) and not widget.has_class("-command-palette"):
+                # a key bound to the bar's style starts with it (else it starts compact, and is
+                # restyled twice as it mounts); the command palette's key keeps its own
+                widget.set_reactive(FooterKey.compact, self.compact)
+            yield widget
 
     def _keys(self) -> tuple[Any, ...]:
         """What the bar shows: the shown bindings in force (and the command palette's)."""
