@@ -22,13 +22,14 @@ from textual.binding import Binding
 
 from wizard import steps as st
 
-from .dialogs import ConfirmQuitDialog, QuitChoice
 from .paths import asset
 from .services import Services, WizardState
 from .step import Nav, StepScreen
 
 if TYPE_CHECKING:
     from wizard.answers import Answers
+
+    from .dialogs import QuitChoice
 
 SCREENS_BY_STEP: dict[str, tuple[str, str]] = {
     "cluster": ("screens.cluster", "ClusterScreen"),
@@ -114,6 +115,8 @@ class WizardApp(App["Answers | None"]):
         if not self.state.dirty:
             self.exit(None)
             return
+        from .dialogs import ConfirmQuitDialog  # dialogs are imported when first opened
+
         if isinstance(self.screen, ConfirmQuitDialog):
             return
         screen = self.screen

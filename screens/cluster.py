@@ -31,10 +31,7 @@ class ClusterScreen(StepScreen):
         yield from super().compose_form()
         yield Static("", id="runtime-note", classes="info -warn")
         yield Static("Reading kubeconfig contexts…", id="context-info", classes="info")
-        fleet = SelectionList[str](id="fleet-contexts")
-        fleet.border_title = "Several clusters: install on each one picked"
-        fleet.display = False
-        yield fleet
+        # the list to pick several clusters from is mounted once the kubeconfig has several contexts
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -82,11 +79,20 @@ class ClusterScreen(StepScreen):
         self._describe()
         if len(message.contexts) > 1:
             picked = {e.get("context") for e in self.state.clusters}
-            fleet = self.query_one("#fleet-contexts", SelectionList)
-            with fleet.prevent(SelectionList.SelectedChanged):
-                fleet.clear_options()
-                fleet.add_options([(c.name, c.name, c.name in picked) for c in message.contexts])
-            fleet.display = True
+            options = [(c.name, c.name, c.name in picked) for c in message.contexts]
+            shown = self.query("#fleet-contexts")
+            if shown:
+                fleet = shown.first(SelectionList)
+                with fleet.prevent(SelectionList.SelectedChanged):
+                    fleet.clear_options()
+                    fleet.add_options(options)
+            else:
+                fleet = SelectionList[str](id="fleet-contexts")
+                fleet.border_title = "Several clusters: install on each one picked"
+                # options added, not passed to the constructor: none is highlighted (as in a list
+                # filled once shown); a list posts no change before it is mounted
+                fleet.add_options(options)
+                self.query_one("#form").mount(fleet, after="#context-info")
 
     @on(SelectionList.SelectedChanged, "#fleet-contexts")
     def _fleet_picked(self, event: SelectionList.SelectedChanged) -> None:

@@ -22,13 +22,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Static
+from textual.widgets._footer import FooterKey
 from textual.worker import get_current_worker
 
 from wizard import steps as st
 from wizard.errors import BadInput
 from wizard.results import Result, Status
 
-from .dialogs import YesNoDialog
 from .services import Services, WizardState
 from .widgets.checklist import Checklist
 from .widgets.fields import FieldRow, RecordsEditor, widget_id
@@ -89,11 +89,30 @@ class StepBar(Static):
 
 
 class StepFooter(Footer):
-    """The key bar, rebuilt once per burst of binding changes. Textual's Footer queues a full
-    rebuild for every change, and focus settling while a screen mounts gives several in a
-    row; the last one alone shows the bindings in force."""
+    """The key bar. Its keys are built with the screen (Textual's Footer starts empty and
+    fills in after the first refresh), and rebuilt at most once per burst of binding
+    changes, only when what it shows changed: focus settling while a screen mounts gives
+    several changes in a row, and on a step screen none of them changes the keys."""
 
     _rebuild_queued = False
+    _shown: tuple[Any, ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        self._bindings_ready = True
+        self._shown = self._keys()
+        for widget in super().compose():
+            if isinstance(widget, FooterKey) and not widget.has_class("-command-palette"):
+                # a key bound to the bar's style starts with it (else it starts compact, and is
+                # restyled twice as it mounts); the command palette's key keeps its own
+                widget.set_reactive(FooterKey.compact, self.compact)
+            yield widget
+
+    def _keys(self) -> tuple[Any, ...]:
+        """What the bar shows: the shown bindings in force (and the command palette's)."""
+        app = self.app
+        return tuple((b, app.get_key_display(b), enabled, tooltip)
+                     for key, (_, b, enabled, tooltip) in self.screen.active_bindings.items()
+                     if b.show or key == app.COMMAND_PALETTE_BINDING)
 
     def bindings_changed(self, screen: Screen) -> None:
         self._bindings_ready = True
@@ -105,12 +124,17 @@ class StepFooter(Footer):
 
     async def _rebuild(self) -> None:
         self._rebuild_queued = False
-        await self.recompose()
+        if self.is_attached and self._keys() != self._shown:
+            await self.recompose()
 
 
 class StepScreen(Screen[Nav]):
     """A wizard step: form on the left, help and live checks on the right."""
 
+    AUTO_FOCUS = ""
+    """No focus on the first focusable widget (the form's scroll container) as the screen is
+    composed: :meth:`focus_first` picks the field in ``on_mount``, and a focus moved twice
+    restyles the form twice before the first paint."""
     STEP_ID: ClassVar[str] = ""
     """Set by :func:`screens.app.screen_class` from the step table (:data:`wizard.steps.STEPS`)."""
     EXTRA_CHECK_IDS: ClassVar[tuple[str, ...]] = ()
@@ -200,6 +224,14 @@ class StepScreen(Screen[Nav]):
         if self.state.show_errors:
             self.state.show_errors = False
             self.call_after_refresh(self._show_errors_now)
+
+    def on_screen_resume(self) -> None:
+        self.call_after_refresh(self._focus_if_none)
+
+    def _focus_if_none(self) -> None:
+        """Back from a dialog with nothing focused: no AUTO_FOCUS picks a widget, so the form does."""
+        if self.ready and self.focused is None:
+            self.focus_first()
 
     def _show_errors_now(self) -> None:
         if self.validate():
@@ -486,6 +518,8 @@ class StepScreen(Screen[Nav]):
             return
         failed = self.query_one(Checklist).failed
         if failed:
+            from .dialogs import YesNoDialog
+
             def answer(go_on: bool | None) -> None:
                 if go_on and self.ready:
                     self.state.accepted.update(r.id for r in failed)

@@ -247,3 +247,63 @@ def test_a_chain_is_judged_converting_only_the_roots_that_name_its_issuer(monkey
     refused = gox509.go_verify([leaf.cert], "gitlab.example.test", [*unrelated, impostor.cert])
     assert not refused.trusted and refused.error.kind == "unknown_authority"
     assert "Shared Name CA" in refused.error.text
+
+
+# --------------------------------------------------------------------------- the TUI's first screen
+
+
+FIRST_SCREEN = """\
+import asyncio, sys
+from screens.app import make_app
+
+async def main():
+    app = make_app()
+    async with app.run_test(headless=True, size=(100, 34)) as pilot:
+        await pilot.pause()
+        for worker in [w for w in app.workers if w.group == "contexts"]:
+            await worker.wait()  # the kubeconfig's contexts are read
+        await pilot.pause()
+        screen = app.screen
+        print("SCREEN", type(screen).__name__, screen.query_one("#context-info").visual)
+        print("FLEET", len(screen.query("#fleet-contexts")))
+        print("KEYS", " ".join(k.key for k in screen.query("FooterKey")))
+        print("FOCUS", app.focused.id if app.focused else None, app.focused.parent.id if app.focused else None)
+        print("MODULES", " ".join(sorted(sys.modules)))
+
+asyncio.run(main())
+"""
+
+LAZY_FOR_THE_FIRST_SCREEN = ("screens.dialogs", "screens.recover", "screens.gitlab_url", "screens.review",
+                             "screens.apply")
+"""Screens of later steps and the dialogs: imported when first shown."""
+UNUSED_BY_THE_FIRST_SCREEN = ("kubernetes", "gitlab", "cryptography", "urllib3", "requests")
+
+
+def test_the_tui_first_screen_loads_only_what_it_shows(tmp_path):
+    """The wizard's first screen, as `scripts/bench` starts it, with a kubeconfig of one context:
+    later screens and the dialogs are not imported, no client library is, the several-clusters
+    list is not built, and the key bar is there from the start."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(textwrap.dedent("""\
+        apiVersion: v1
+        kind: Config
+        current-context: only
+        clusters: [{name: c, cluster: {server: "https://127.0.0.1:9"}}]
+        users: [{name: u, user: {token: not-a-real-token}}]
+        contexts: [{name: only, context: {cluster: c, user: u}}]
+        """))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KUBECONFIG": str(kubeconfig),
+           "TEXTUAL_ANIMATIONS": "none", "NO_COLOR": "1"}
+    p = subprocess.run([sys.executable, "-c", FIRST_SCREEN], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=120)
+    lines = {ln.split(" ", 1)[0]: ln.split(" ", 1)[1] if " " in ln else "" for ln in p.stdout.splitlines()}
+    assert p.returncode == 0 and "MODULES" in lines, p.stdout + p.stderr
+    assert lines["SCREEN"].startswith("ClusterScreen") and "Context only" in lines["SCREEN"], lines["SCREEN"]
+    assert lines["FLEET"] == "0"  # one context: nothing to pick several clusters from
+    assert {"ctrl+n", "ctrl+b", "f5", "f1"} <= set(lines["KEYS"].split())
+    assert lines["FOCUS"] == "control f-cluster-context"  # the first field, not the form around it
+    mods = set(lines["MODULES"].split())
+    assert "wizard.kube" in mods  # the contexts were read
+    assert not mods & set(LAZY_FOR_THE_FIRST_SCREEN), sorted(mods & set(LAZY_FOR_THE_FIRST_SCREEN))
+    leaked = sorted({m.split(".")[0] for m in mods} & set(UNUSED_BY_THE_FIRST_SCREEN))
+    assert not leaked, leaked
