@@ -123,6 +123,12 @@ def loads(text: str, *, source: str = "answers") -> object:
     """Parse answers YAML text with :func:`_loader_class`; BadInput naming the field or line."""
     import yaml
 
+    bom = text.find("\ufeff", 1 if text.startswith("\ufeff") else 0)
+    if bom >= 0:  # libyaml drops it silently, PyYAML keeps it in the key: two readings of one file
+        line = text.count("\n", 0, bom) + 1
+        raise BadInput([FieldError("(yaml)", f"line {line}: a byte order mark (U+FEFF, invisible) inside the "
+                                             "file; remove it (only the very start of a file may have one)")],
+                       source)
     loader = None
     try:
         loader = _loader_class()(text)  # the reader already rejects some characters

@@ -196,6 +196,13 @@ def test_utf8_bom_is_fine(tmp_path):
     assert rc == 0, err
 
 
+def test_bom_inside_the_file_is_refused(tmp_path):
+    """Only the start may carry a BOM: inside a key libyaml dropped it and PyYAML kept it."""
+    rc, out, err, o = _render(tmp_path, (MIN + "\ufeffrunner:\n  release_name: x\n").encode())
+    assert_bad_input(rc, out, err, o, "(yaml)")
+    assert "U+FEFF" in err and f"line {MIN.count(chr(10)) + 1}" in err
+
+
 def test_answers_fifo_does_not_hang(tmp_path):
     os.mkfifo(tmp_path / "answers.yaml")
     rc, out, err, o = _render(tmp_path)
