@@ -80,3 +80,30 @@ def test_unreachable_registry(tmp_path, refused_port):
     res, _ = _run(tmp_path, {"host": f"127.0.0.1:{refused_port}", "scheme": "http"})
     assert res["registry.0.reach"].status is Status.FAIL and "refused" in res["registry.0.reach"].detail
     assert res["registry.0.auth"].status is Status.SKIP
+
+
+def test_the_system_store_is_loaded_only_when_a_ca_file_root_cannot_close_the_chain():
+    """A credentials request trusts ca_file's self-signed roots alone (no ~20 ms store load); an
+    intermediate in ca_file, a chain the system trusts, or no verdict keeps the system store."""
+    from tests.support.tlsfactory import make_ca, make_intermediate
+    from wizard import tls
+    from wizard.checks.registry import Probe, _ctx_verified, _needs_system_store
+
+    root = make_ca("rw-test root")
+    inter = make_intermediate(root, "rw-test intermediate")
+
+    def probe(by, roots):
+        p = Probe("registry.test", 443, "https", roots=roots)
+        p.verdict = tls.Verdict(host="registry.test", chain=[], trusted=True, trusted_by=by) if by is not None else None
+        return p
+
+    assert _needs_system_store(probe("extra", [root.cert])) is False
+    assert _needs_system_store(probe("extra", [inter.cert])) is True
+    assert _needs_system_store(probe("extra", [root.cert, inter.cert])) is True
+    assert _needs_system_store(probe("system", [root.cert])) is True
+    assert _needs_system_store(probe(None, [root.cert])) is True
+    assert _needs_system_store(probe("extra", [])) is True
+    alone = _ctx_verified([root.cert], system=False)
+    both = _ctx_verified([root.cert])
+    assert alone.cert_store_stats()["x509_ca"] == 1
+    assert both.cert_store_stats()["x509_ca"] >= 1

@@ -58,11 +58,26 @@ class Probe:
         return self.scheme == "http" or (self.verdict is not None and self.verdict.ok and self.verdict.trusted)
 
 
-def _ctx_verified(roots: list[Any]) -> ssl.SSLContext:
+def _ctx_verified(roots: list[Any], *, system: bool = True) -> ssl.SSLContext:
+    """A verifying context trusting ``roots``, and the system store unless ``system`` is False
+    (loading the store costs ~20 ms of CPU per context)."""
+    if not system and roots:
+        return ssl.create_default_context(cadata=tls.to_pem(roots))
     c = ssl.create_default_context()
     if roots:
         c.load_verify_locations(cadata=tls.to_pem(roots))
     return c
+
+
+def _needs_system_store(p: Probe) -> bool:
+    """False when the registry's own chain was trusted through ``ca_file`` alone and every
+    certificate there is a self-signed root: OpenSSL then completes the chain without the store.
+    (A ca_file holding an intermediate needs the system root above it: Go accepts a pool
+    certificate as an anchor, OpenSSL here does not.)"""
+    v = p.verdict
+    if v is None or v.trusted_by != "extra" or not p.roots:
+        return True
+    return not all(tls.is_self_signed(c) for c in p.roots)
 
 
 REGISTRY_TIMEOUT = 2.0
@@ -75,7 +90,7 @@ def _pool(p: Probe, *, verify: bool, timeout: float, connect_to: str | None) -> 
     dial = connect_to or p.host
     if p.scheme == "https":
         if verify:
-            sslctx = _ctx_verified(p.roots)
+            sslctx = _ctx_verified(p.roots, system=_needs_system_store(p))
         else:
             sslctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no trust store to load: nothing is verified
             sslctx.check_hostname = False
