@@ -330,6 +330,25 @@ def test_out_unwritable(tmp_path):
     assert_bad_input(rc, out, err, None, "--out")
 
 
+def test_a_folder_made_meanwhile_by_another_writer_is_fine(tmp_path, monkeypatch):
+    """A fleet renders its clusters at once into out/<context>: the shared parent may appear between
+    the look and the mkdir (it was "--out: File exists" for one cluster, now and then)."""
+    import pathlib
+
+    real = pathlib.Path.mkdir
+    parent = tmp_path / "fleet"
+
+    def racing(self, *a, **kw):
+        if self == parent and not self.exists():
+            real(self)  # the other cluster's writer wins the race
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", racing)
+    rc, out, err, o = _render(tmp_path, MIN, out=parent / "one")
+    assert rc == 0, err
+    assert (o / "values.yaml").is_file()
+
+
 def test_write_failure_midway_leaves_nothing(tmp_path, monkeypatch):
     """A failure while writing (disk full) removes what was staged: all files or none."""
     import wizard.render as r

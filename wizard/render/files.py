@@ -108,7 +108,12 @@ def write(rendered: Rendered, out_dir: Path, *, with_secrets: bool = False) -> l
         for path, text, mode in plan:
             missing = [d for d in [path.parent, *path.parent.parents] if not d.exists()]
             for d in reversed(missing):
-                d.mkdir()
+                try:
+                    d.mkdir()
+                except FileExistsError:
+                    if not d.is_dir():
+                        raise
+                    continue  # made meanwhile by another writer (a fleet's clusters share the parent)
                 created.append(d)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
             staged.append((tmp, path, mode))
