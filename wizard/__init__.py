@@ -3,4 +3,4 @@
 Nothing in this package imports a UI library (textual, questionary, rich).
 """
 
-__version__ = "0.3.0"
+__version__ = "0.3.1"
