@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from tests.support import charts
+from tests.support.apply_env import isolate_apply_env
 from wizard import apply as apply_mod
 from wizard import names
 from wizard.answers import load
@@ -45,13 +46,7 @@ TOKEN = "glrt-t1_TestRunnerToken0001"
 @pytest.fixture(autouse=True)
 def _env(monkeypatch, tmp_path):
     """No helm unless a test asks; short verification; checks stubbed; helm state private."""
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    monkeypatch.setenv("RUNNER_WIZARD_VERIFY_TIMEOUT", "1")
-    monkeypatch.setenv("RUNNER_TOKEN", TOKEN)
-    for var in ("RUNNER_WIZARD_CHART", "RUNNER_WIZARD_EXTERNAL_TOKEN", "KUBECONFIG"):
-        monkeypatch.delenv(var, raising=False)
-    for var, sub in (("HELM_CACHE_HOME", "cache"), ("HELM_CONFIG_HOME", "config"), ("HELM_DATA_HOME", "data")):
-        monkeypatch.setenv(var, str(tmp_path / "helm" / sub))
+    isolate_apply_env(monkeypatch, tmp_path, TOKEN, verify_timeout="1")
     monkeypatch.setattr(apply_mod, "_default_checks", lambda a, kubeconfig, context: [])
 
 

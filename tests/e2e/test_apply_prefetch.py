@@ -10,6 +10,7 @@ import uuid
 import pytest
 import yaml
 
+from tests.support.apply_env import isolate_apply_env
 from wizard import apply as apply_mod
 from wizard.answers import load
 from wizard.apply import apply
@@ -25,13 +26,7 @@ TOKEN = "glrt-t1_PrefetchRunnerToken01"
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch, tmp_path):
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no helm: the release is not installed
-    monkeypatch.setenv("RUNNER_WIZARD_VERIFY_TIMEOUT", "0")
-    monkeypatch.setenv("RUNNER_TOKEN", TOKEN)
-    for var in ("RUNNER_WIZARD_CHART", "RUNNER_WIZARD_EXTERNAL_TOKEN", "KUBECONFIG"):
-        monkeypatch.delenv(var, raising=False)
-    for var, sub in (("HELM_CACHE_HOME", "cache"), ("HELM_CONFIG_HOME", "config"), ("HELM_DATA_HOME", "data")):
-        monkeypatch.setenv(var, str(tmp_path / "helm" / sub))
+    isolate_apply_env(monkeypatch, tmp_path, TOKEN, verify_timeout="0")  # no helm: no release is installed
 
 
 def _answers(tmp_path, **gitlab):
