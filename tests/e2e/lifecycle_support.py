@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.support import charts
+from tests.support.apply_env import private_helm_home
 from wizard import apply as apply_mod
 from wizard.kube import Kube
 
@@ -44,8 +45,7 @@ def lifecycle_env(monkeypatch, tmp_path):
     monkeypatch.setenv("REG_PASS", REG_PASS)
     for var in ("RUNNER_WIZARD_FAIL_AFTER_WRITES", "RUNNER_WIZARD_EXTERNAL_TOKEN", "KUBECONFIG"):
         monkeypatch.delenv(var, raising=False)
-    for var, sub in (("HELM_CACHE_HOME", "cache"), ("HELM_CONFIG_HOME", "config"), ("HELM_DATA_HOME", "data")):
-        monkeypatch.setenv(var, str(tmp_path / "helm" / sub))
+    private_helm_home(monkeypatch, tmp_path)
     monkeypatch.setattr(apply_mod, "_default_checks", lambda a, kubeconfig, context: [])
     return bindir / "helm"
 

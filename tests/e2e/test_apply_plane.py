@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.apply_env import private_helm_home
 from wizard import apply as apply_mod
 from wizard import names
 from wizard.answers import load
@@ -60,8 +61,7 @@ def real_chart_env(monkeypatch, tmp_path):
     monkeypatch.setenv("RUNNER_WIZARD_VERIFY_GITLAB_TIMEOUT", "2")
     for var in ("RUNNER_WIZARD_FAIL_AFTER_WRITES", "RUNNER_WIZARD_EXTERNAL_TOKEN", "KUBECONFIG"):
         monkeypatch.delenv(var, raising=False)
-    for var, sub in (("HELM_CACHE_HOME", "cache"), ("HELM_CONFIG_HOME", "config"), ("HELM_DATA_HOME", "data")):
-        monkeypatch.setenv(var, str(tmp_path / "helm" / sub))
+    private_helm_home(monkeypatch, tmp_path)
     # the live checks have their own suite; here apply's own steps are under test
     monkeypatch.setattr(apply_mod, "_default_checks", lambda a, kubeconfig, context: [])
     return chart

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.apply_env import private_helm_home
 from wizard import names
 from wizard.answers import load
 from wizard.apply import InjectedFault, apply
@@ -76,8 +77,7 @@ def env(monkeypatch, tmp_path):
     # the stand-in GitLab never sees a manager (kwok pods run no runner): look once instead of 60 s per run
     monkeypatch.setenv("RUNNER_WIZARD_VERIFY_GITLAB_TIMEOUT", "0")
     monkeypatch.delenv("KUBECONFIG", raising=False)
-    for var, sub in (("HELM_CACHE_HOME", "cache"), ("HELM_CONFIG_HOME", "config"), ("HELM_DATA_HOME", "data")):
-        monkeypatch.setenv(var, str(tmp_path / "helm" / sub))
+    private_helm_home(monkeypatch, tmp_path)
     monkeypatch.setenv(API_ENV, API_TOKEN)
     return {"helm": str(bindir / "helm"), "chart": str(chart)}
 

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.e2e.test_diagnose import RELEASE, Install, build, event
+from tests.support.apply_env import private_helm_home
 from tests.unit.test_secrets_sentinel import REG_PASS, REG_USER, TOKEN, assert_clean
 from wizard import apply as apply_mod
 from wizard import logsafe, names
@@ -59,8 +60,7 @@ def _env(monkeypatch, tmp_path):
     monkeypatch.setenv("RW_REG_USER", REG_USER)
     monkeypatch.setenv("RW_REG_PASS", REG_PASS)
     monkeypatch.delenv("KUBECONFIG", raising=False)
-    for var, sub in (("HELM_CACHE_HOME", "cache"), ("HELM_CONFIG_HOME", "config"), ("HELM_DATA_HOME", "data")):
-        monkeypatch.setenv(var, str(tmp_path / "helm" / sub))
+    private_helm_home(monkeypatch, tmp_path)
     monkeypatch.setattr(apply_mod, "_default_checks", lambda a, kubeconfig, context: [])
     yield
     logsafe.forget_secrets()

@@ -15,5 +15,10 @@ def isolate_apply_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, token: st
     monkeypatch.setenv("RUNNER_TOKEN", token)
     for var in ("RUNNER_WIZARD_CHART", "RUNNER_WIZARD_EXTERNAL_TOKEN", "KUBECONFIG"):
         monkeypatch.delenv(var, raising=False)
+    private_helm_home(monkeypatch, tmp_path)
+
+
+def private_helm_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """helm's cache, config and data in the test's own folder: no repositories or plugins of the caller's."""
     for var, sub in (("HELM_CACHE_HOME", "cache"), ("HELM_CONFIG_HOME", "config"), ("HELM_DATA_HOME", "data")):
         monkeypatch.setenv(var, str(tmp_path / "helm" / sub))
